@@ -1,0 +1,88 @@
+"""`ishowtts-bot check`: every problem with a config, one line each, without loading the model.
+
+Checks what a first `run` would trip on: the schema, every voice's clip and transcript, the model,
+vocabulary and vocoder files (a local safetensors checkpoint is matched key by key and shape by shape
+against the architecture, reading only its header), and the replay file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.config import HF_PREFIX, Config, ReplaySource
+from bot.engine.reference import load_reference
+from bot.errors import UserError
+from bot.text import clean_text, is_speakable
+
+
+def check_config(cfg: Config, name: str) -> tuple[list[str], list[str]]:
+    """Returns (problems, notes); each is a list of one-line messages prefixed with `name`."""
+    problems: list[str] = []
+    notes: list[str] = []
+    for i, voice in enumerate(cfg.voices):
+        try:
+            load_reference(voice.ref_audio, f"voices[{i}].ref_audio")
+        except UserError as err:
+            problems.append(f"{name}: {err}")
+        if not is_speakable(clean_text(voice.ref_text, 10_000)):
+            problems.append(f"{name}: voices[{i}].ref_text: the transcript has nothing speakable in it")
+    problems += [f"{name}: {p}" for p in _check_model(cfg, notes)]
+    if isinstance(cfg.source, ReplaySource) and not Path(cfg.source.path).is_file():
+        problems.append(f"{name}: source.path: file not found: {cfg.source.path}")
+    return problems, [f"{name}: {n}" for n in notes]
+
+
+def _check_model(cfg: Config, notes: list[str]) -> list[str]:
+    m = cfg.model
+    problems: list[str] = []
+    vocab_size = None
+    for key, spec in (("model.checkpoint", m.checkpoint), ("model.vocab", m.vocab)):
+        if spec.startswith(HF_PREFIX):
+            notes.append(f"{key}: {spec} will be downloaded from the hub on first run unless already cached")
+        elif not Path(spec).is_file():
+            problems.append(f"{key}: file not found: {spec}")
+    if not m.vocab.startswith(HF_PREFIX) and Path(m.vocab).is_file():
+        try:
+            from bot.engine.loading import load_vocab
+
+            vocab_size = len(load_vocab(m.vocab))
+        except UserError as err:
+            problems.append(str(err))
+    if vocab_size and m.checkpoint.endswith(".safetensors") and Path(m.checkpoint).is_file():
+        problems += _checkpoint_fits(cfg, vocab_size)
+    if Path(m.vocoder).is_absolute():
+        for f in ("config.yaml", "pytorch_model.bin"):
+            if not (Path(m.vocoder) / f).is_file():
+                problems.append(f"model.vocoder: file not found: {Path(m.vocoder) / f}")
+    else:
+        notes.append(f"model.vocoder: hub repo {m.vocoder} will be downloaded on first run unless already cached")
+    return problems
+
+
+def _checkpoint_fits(cfg: Config, vocab_size: int) -> list[str]:
+    """Compare the checkpoint's tensor names and shapes with the architecture, on the meta device."""
+    import torch
+    from safetensors import safe_open
+
+    from bot.engine.loading import build_cfm
+
+    try:
+        with safe_open(cfg.model.checkpoint, framework="pt") as f:
+            shapes = {k.removeprefix("ema_model."): tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    except Exception as err:
+        return [f"model.checkpoint: not a readable safetensors file: {cfg.model.checkpoint} ({err})"]
+    with torch.device("meta"):
+        model = build_cfm(cfg.model.architecture, {str(i): i for i in range(vocab_size)})
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.startswith("mel_spec.")}
+    for k in ("initted", "step"):
+        shapes.pop(k, None)
+    missing = sorted(set(expected) - set(shapes))
+    wrong = sorted(k for k in expected.keys() & shapes.keys() if expected[k] != shapes[k])
+    out = []
+    if missing:
+        out.append(f"model.checkpoint: {len(missing)} weights of model.architecture are missing (e.g. {missing[0]})")
+    if wrong:
+        k = wrong[0]
+        out.append(f"model.checkpoint: {len(wrong)} weights have other shapes than model.architecture "
+                   f"(e.g. {k}: {shapes[k]} vs {expected[k]}); is model.vocab the checkpoint's own?")
+    return out

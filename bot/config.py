@@ -1,0 +1,282 @@
+"""The bot's configuration: a strict, typed model of `config.yaml`.
+
+Why pydantic: unknown keys are rejected (a typo must not silently fall back to a default), every error
+carries its key path, and the same model documents the schema. `load_config` turns any failure into a
+`ConfigError` whose message is one line per problem, `config.yaml: voices[1].ref_audio: ...`.
+
+Paths are resolved against the folder of the config file, so a config can be moved with its voices.
+Two non-filesystem forms are understood:
+- `hf://owner/repo/path/in/repo` for files on the Hugging Face hub (downloaded on first use);
+- `f5-tts:relative/path` for files bundled inside the installed f5-tts package (its example voices).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+
+from bot.errors import ConfigError
+
+HF_PREFIX = "hf://"
+F5_PREFIX = "f5-tts:"
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def resolve_path(value: str, base_dir: Path) -> str:
+    """Resolve a config path: hub and package references are kept or expanded, the rest made absolute."""
+    if value.startswith(HF_PREFIX):
+        return value
+    if value.startswith(F5_PREFIX):
+        return str(files("f5_tts").joinpath(value[len(F5_PREFIX) :]))
+    path = Path(os.path.expandvars(value)).expanduser()
+    return str(path if path.is_absolute() else (base_dir / path).resolve())
+
+
+def _resolve(value: str, info: ValidationInfo) -> str:
+    base = (info.context or {}).get("base_dir", Path.cwd())
+    return resolve_path(value, Path(base))
+
+
+def _resolve_vocoder(value: str, info: ValidationInfo) -> str:
+    """A vocoder is a local folder when one exists at that path, else a hub repo id such as
+    `charactr/vocos-mel-24khz`."""
+    resolved = _resolve(value, info)
+    if Path(resolved).exists() or not HUB_ID.match(value):
+        return resolved
+    return value
+
+
+ConfigPath = Annotated[str, Field(min_length=1), AfterValidator(_resolve)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Architecture(Strict):
+    """DiT dimensions. The named presets match f5-tts's `configs/*.yaml`."""
+
+    dim: int = Field(gt=0)
+    depth: int = Field(gt=0)
+    heads: int = Field(gt=0)
+    ff_mult: float = Field(gt=0)
+    text_dim: int = Field(gt=0)
+    conv_layers: int = Field(ge=0)
+    text_mask_padding: bool = True
+    pe_attn_head: int | None = None
+    qk_norm: Literal["rms_norm"] | None = None
+    dim_head: int = 64
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "F5TTS_v1_Base": Architecture(dim=1024, depth=22, heads=16, ff_mult=2, text_dim=512, conv_layers=4),
+    "F5TTS_Base": Architecture(
+        dim=1024, depth=22, heads=16, ff_mult=2, text_dim=512, conv_layers=4,
+        text_mask_padding=False, pe_attn_head=1,
+    ),
+    # The smoke-test model written by `ishowtts-bot tiny-model`: random weights, same classes, fast on a CPU.
+    "tiny": Architecture(dim=64, depth=2, heads=2, dim_head=32, ff_mult=2, text_dim=32, conv_layers=1),
+}
+
+
+def _architecture(value: Any) -> Any:
+    if isinstance(value, str):
+        if value not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {value!r} (known: {', '.join(ARCHITECTURES)})")
+        return ARCHITECTURES[value]
+    return value
+
+
+class ModelConfig(Strict):
+    checkpoint: ConfigPath = "hf://SWivid/F5-TTS/F5TTS_v1_Base/model_1250000.safetensors"
+    vocab: ConfigPath = "hf://SWivid/F5-TTS/F5TTS_v1_Base/vocab.txt"
+    architecture: Annotated[Architecture, Field(validate_default=True)] = ARCHITECTURES["F5TTS_v1_Base"]
+    vocoder: Annotated[str, Field(min_length=1), AfterValidator(_resolve_vocoder)] = "charactr/vocos-mel-24khz"
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    nfe_step: int = Field(default=16, ge=1, le=128)
+    cfg_strength: float = Field(default=2.0, ge=0, le=10)
+    sway_sampling_coef: float | None = -1.0
+    seed: int | None = Field(default=None, ge=0)
+    cache_dir: ConfigPath | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_architecture(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "architecture" in data:
+            data = {**data, "architecture": _architecture(data["architecture"])}
+        return data
+
+
+class VoiceConfig(Strict):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[\w.-]+$")
+    ref_audio: ConfigPath
+    ref_text: str
+    speed: float = Field(default=1.0, gt=0.25, le=4.0)
+    gain_db: float = Field(default=0.0, ge=-40, le=20)
+
+    @model_validator(mode="after")
+    def _transcript(self) -> VoiceConfig:
+        if not self.ref_text.strip():
+            raise ValueError("ref_text: the transcript of the reference clip is empty")
+        return self
+
+
+class ReplaySource(Strict):
+    """Chat lines from a JSONL file (one ChatEvent-shaped object, or a plain string, per line)."""
+
+    type: Literal["replay"]
+    path: ConfigPath
+    speed: float = Field(default=1.0, ge=0, description="time factor; 0 replays as fast as possible")
+
+
+class ConsoleSource(Strict):
+    """Chat lines typed on stdin, one message per line."""
+
+    type: Literal["console"]
+    uname: str = "console"
+
+
+class WavOutput(Strict):
+    """Record utterances: into one WAV file (`path` ends in .wav) or one file per utterance (a folder)."""
+
+    type: Literal["wav"]
+    path: ConfigPath
+    gap_ms: int = Field(default=300, ge=0, le=10_000)
+
+
+class NullOutput(Strict):
+    type: Literal["null"]
+
+
+class TextConfig(Strict):
+    max_chars: int = Field(default=100, ge=1, le=2000, description="longer messages are cut")
+    min_chars: int = Field(default=1, ge=1)
+    template: str = Field(default="{text}", description="what is spoken; {uname} and {text} are filled in")
+
+    @model_validator(mode="after")
+    def _template(self) -> TextConfig:
+        try:
+            self.template.format(uname="", text="")
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(f"template: only {{uname}} and {{text}} can be filled in ({err!r})") from None
+        if "{text}" not in self.template:
+            raise ValueError("template: must contain {text}")
+        return self
+
+
+class QueueConfig(Strict):
+    max_size: int = Field(default=32, ge=1, le=10_000)
+    max_age_s: float = Field(default=60.0, gt=0)
+
+
+class Config(Strict):
+    model: ModelConfig = ModelConfig()
+    voices: list[VoiceConfig] = Field(min_length=1)
+    default_voice: str | None = None
+    source: Annotated[ReplaySource | ConsoleSource, Field(discriminator="type")]
+    output: Annotated[WavOutput | NullOutput, Field(discriminator="type")]
+    text: TextConfig = TextConfig()
+    queue: QueueConfig = QueueConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_null_output(cls, data: Any) -> Any:
+        """`output: {type: null}` parses as YAML's null; it means the null sink."""
+        out = data.get("output") if isinstance(data, dict) else None
+        if isinstance(out, dict) and "type" in out and out["type"] is None:
+            data = {**data, "output": {**out, "type": "null"}}
+        return data
+
+    @model_validator(mode="after")
+    def _voices(self) -> Config:
+        seen: set[str] = set()
+        for voice in self.voices:
+            if voice.id in seen:
+                raise ValueError(f"voices: duplicate voice id {voice.id!r}")
+            seen.add(voice.id)
+        if self.default_voice is not None and self.default_voice not in seen:
+            raise ValueError(f"default_voice: no voice with id {self.default_voice!r}")
+        return self
+
+    @property
+    def default_voice_id(self) -> str:
+        return self.default_voice or self.voices[0].id
+
+    def voice(self, voice_id: str) -> VoiceConfig:
+        for voice in self.voices:
+            if voice.id == voice_id:
+                return voice
+        raise ConfigError(f"unknown voice {voice_id!r} (configured: {', '.join(v.id for v in self.voices)})")
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    """('voices', 1, 'ref_audio') -> 'voices[1].ref_audio'; pydantic's union tags are dropped."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("replay", "console", "wav", "null") or part.startswith("function-"):
+            continue
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def format_validation_error(name: str, err: ValidationError) -> list[str]:
+    lines = []
+    for e in err.errors():
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        where = _loc(tuple(e["loc"]))
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        if ": " in msg and not where:
+            lines.append(f"{name}: {msg}")
+        else:
+            lines.append(f"{name}: {where}: {msg}" if where else f"{name}: {msg}")
+    return lines
+
+
+def parse_config(data: Any, path: Path) -> Config:
+    """Validate already-parsed YAML; relative paths resolve against `path`'s folder."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path.name}: expected a mapping of settings at the top level")
+    try:
+        return Config.model_validate(data, context={"base_dir": path.parent.resolve()})
+    except ValidationError as err:
+        raise ConfigError("\n".join(format_validation_error(path.name, err))) from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file; every failure is a one-line-per-problem ConfigError."""
+    path = Path(path)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read config file: {err}") from None
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "syntax error"
+        raise ConfigError(f"{path.name}: invalid YAML{where}: {problem}") from None
+    return parse_config(data, path)

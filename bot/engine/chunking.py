@@ -1,0 +1,89 @@
+"""Text to model-sized pieces, and how long each piece should sound.
+
+F5-TTS generates a mel of a length chosen up front, so duration is predicted from the reference's
+speaking rate (bytes of UTF-8 per frame, as upstream does, which weighs a CJK character like three Latin
+letters). Upstream slows text under 10 bytes to 0.3x speed, which turns a 1-3 character danmaku into a
+long drawl; here short text gets a floor instead, long enough for the model to finish a syllable.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+HOP_LENGTH = 256
+FRAMES_PER_SECOND = 24_000 / HOP_LENGTH
+
+MIN_GEN_SECONDS = 0.5
+"""The shortest generated audio: one CJK syllable or a short English word fits comfortably."""
+
+MAX_TOTAL_SECONDS = 22.0
+"""F5-TTS was trained on clips up to ~30 s; upstream keeps reference + generated under 22 s."""
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;:,])\s+|(?<=[。！？；：，、…~～])")
+
+
+def utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class SpeakingRate:
+    """A voice's pace: frames of mel per byte of transcript."""
+
+    ref_frames: int
+    ref_text_bytes: int
+
+    def gen_frames(self, text: str, speed: float = 1.0) -> int:
+        estimate = self.ref_frames / self.ref_text_bytes * utf8_len(text) / speed
+        floor = MIN_GEN_SECONDS * FRAMES_PER_SECOND / speed
+        return max(int(estimate), int(floor))
+
+    def max_chunk_bytes(self, speed: float = 1.0) -> int:
+        """Bytes of text that fit in one generation alongside the reference (upstream's rule)."""
+        ref_seconds = self.ref_frames / FRAMES_PER_SECOND
+        room = max(MAX_TOTAL_SECONDS - ref_seconds, 2.0)
+        return max(int(self.ref_text_bytes / ref_seconds * room * speed), 12)
+
+
+def split_sentences(text: str, max_bytes: int) -> list[str]:
+    """Split at sentence punctuation (CJK and Latin), merging pieces up to `max_bytes` of UTF-8.
+
+    A single sentence longer than `max_bytes` is cut at a space if there is one, else at a character
+    boundary, so every piece fits and no character is ever split.
+    """
+    pieces: list[str] = []
+    current = ""
+    for sentence in _SENTENCE_END.split(text.strip()):
+        sentence = sentence.strip()
+        if not sentence:
+            continue
+        for part in _hard_split(sentence, max_bytes):
+            joiner = " " if current and current[-1].isascii() and part[0].isascii() else ""
+            if current and utf8_len(current + joiner + part) > max_bytes:
+                pieces.append(current)
+                current = part
+            else:
+                current = current + joiner + part
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _hard_split(sentence: str, max_bytes: int) -> list[str]:
+    out: list[str] = []
+    while utf8_len(sentence) > max_bytes:
+        cut, size = 0, 0
+        for i, ch in enumerate(sentence):
+            size += utf8_len(ch)
+            if size > max_bytes:
+                break
+            cut = i + 1
+        space = sentence.rfind(" ", 0, cut)
+        if space > cut // 2:
+            cut = space
+        out.append(sentence[:cut].strip())
+        sentence = sentence[cut:].strip()
+    if sentence:
+        out.append(sentence)
+    return [p for p in out if p]

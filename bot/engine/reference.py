@@ -1,0 +1,95 @@
+"""Preparing a voice's reference clip, once per voice, the way upstream f5-tts does.
+
+Load any format libsndfile reads, downmix to mono, resample to 24 kHz with soxr, trim silence at the
+edges, keep at most 12 s (cut at the quietest point so no word is split) and measure loudness. Upstream
+raises quiet references to RMS 0.1 and scales the output back by the same factor; so do we.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from bot.errors import VoiceError
+from bot.events import SAMPLE_RATE, Pcm
+
+log = logging.getLogger(__name__)
+
+TARGET_RMS = 0.1
+MAX_REF_SECONDS = 12.0
+MIN_REF_SECONDS = 1.0
+SILENCE_DBFS = -42.0
+_FRAME = SAMPLE_RATE // 100  # 10 ms analysis frames
+
+
+@dataclass(frozen=True)
+class PreparedAudio:
+    pcm: Pcm
+    rms: float
+    clipped_from: float | None = None
+
+
+def load_reference(path: str, name: str) -> PreparedAudio:
+    """Load and prepare a reference clip; `name` (e.g. `voices[0].ref_audio`) prefixes every error."""
+    if not Path(path).is_file():
+        raise VoiceError(f"{name}: file not found: {path}")
+    try:
+        data, rate = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise VoiceError(f"{name}: not a readable audio file: {path} ({_one_line(err)})") from None
+    if data.size == 0:
+        raise VoiceError(f"{name}: the audio file is empty: {path}")
+    mono = data.mean(axis=1).astype(np.float32)
+    if not np.isfinite(mono).all():
+        raise VoiceError(f"{name}: the audio contains NaN or infinite samples: {path}")
+    if rate != SAMPLE_RATE:
+        mono = soxr.resample(mono, rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
+    mono = trim_silence(mono)
+    if len(mono) < MIN_REF_SECONDS * SAMPLE_RATE:
+        raise VoiceError(
+            f"{name}: the reference has {len(mono) / SAMPLE_RATE:.2f} s of sound; at least "
+            f"{MIN_REF_SECONDS:.0f} s is needed: {path}"
+        )
+    clipped_from = None
+    if len(mono) > MAX_REF_SECONDS * SAMPLE_RATE:
+        clipped_from = len(mono) / SAMPLE_RATE
+        mono = clip_at_pause(mono, int(MAX_REF_SECONDS * SAMPLE_RATE))
+    rms = float(np.sqrt(np.mean(np.square(mono, dtype=np.float64))))
+    if rms < 1e-5:
+        raise VoiceError(f"{name}: the reference is silent: {path}")
+    return PreparedAudio(pcm=mono, rms=rms, clipped_from=clipped_from)
+
+
+def _frame_db(pcm: Pcm) -> np.ndarray:
+    n = len(pcm) // _FRAME
+    frames = pcm[: n * _FRAME].reshape(n, _FRAME).astype(np.float64)
+    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+
+
+def trim_silence(pcm: Pcm, threshold_db: float = SILENCE_DBFS, keep_ms: int = 50) -> Pcm:
+    """Drop leading/trailing frames quieter than `threshold_db` dBFS, keeping `keep_ms` of margin."""
+    db = _frame_db(pcm)
+    loud = np.nonzero(db > threshold_db)[0]
+    if len(loud) == 0:
+        return pcm[:0]
+    margin = keep_ms * SAMPLE_RATE // 1000
+    start = max(loud[0] * _FRAME - margin, 0)
+    end = min((loud[-1] + 1) * _FRAME + margin, len(pcm))
+    return pcm[start:end]
+
+
+def clip_at_pause(pcm: Pcm, max_len: int) -> Pcm:
+    """Cut to at most `max_len` samples at the quietest 10 ms frame in the last third before the limit."""
+    db = _frame_db(pcm[:max_len])
+    lo = len(db) * 2 // 3
+    cut = (lo + int(np.argmin(db[lo:]))) * _FRAME
+    return trim_silence(pcm[:cut])
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__

@@ -1,0 +1,136 @@
+"""The daemon: chat source -> filter -> bounded speech queue -> GPU worker -> audio sink.
+
+Two tasks on one event loop. The reader pulls chat, filters it and enqueues without ever waiting on
+synthesis. The speaker takes one request at a time, has the GPU worker thread synthesise it and hands
+the audio to the sink. A failed utterance is logged once and skipped; the daemon goes on.
+
+The daemon ends when the source is exhausted and the queue has drained (replay), or on SIGINT/SIGTERM:
+reading stops, the utterance in progress is finished within a bound, the rest is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.config import Config
+from bot.errors import SynthesisError, UserError
+from bot.filters import Dropped, MessageFilter
+from bot.protocols import AudioSink, ChatSource, Synthesizer
+from bot.speech_queue import SpeechQueue
+from bot.worker import SynthesisWorker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stats:
+    received: int = 0
+    spoken: int = 0
+    failed: int = 0
+    audio_seconds: float = 0.0
+    synth_seconds: float = 0.0
+    first_audio_latency: list[float] = field(default_factory=list)
+    drops: Counter[str] = field(default_factory=Counter)
+
+    def summary(self) -> str:
+        drops = ", ".join(f"{k}={v}" for k, v in sorted(self.drops.items())) or "none"
+        return (f"received {self.received}, spoken {self.spoken}, failed {self.failed}, "
+                f"audio {self.audio_seconds:.1f} s in {self.synth_seconds:.1f} s of synthesis; drops: {drops}")
+
+
+class Daemon:
+    def __init__(
+        self,
+        cfg: Config,
+        source: ChatSource,
+        synthesizer_factory: Callable[[], Synthesizer],
+        sink: AudioSink,
+        stop_grace_s: float = 20.0,
+    ) -> None:
+        self.cfg = cfg
+        self.source = source
+        self.sink = sink
+        self.stats = Stats()
+        self.worker = SynthesisWorker(synthesizer_factory)
+        self.filter = MessageFilter(cfg.text, cfg.default_voice_id)
+        self.queue = SpeechQueue(cfg.queue.max_size, cfg.queue.max_age_s, self.stats.drops)
+        self.stop_grace_s = stop_grace_s
+        self._stopping = asyncio.Event()
+
+    def request_stop(self) -> None:
+        if not self._stopping.is_set():
+            log.info("stopping: finishing the utterance in progress, dropping %d queued", len(self.queue))
+            self._stopping.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_stop)
+        try:
+            voices = await self.worker.start()
+            log.info("ready: voices %s, default %s", ", ".join(voices), self.cfg.default_voice_id)
+            reader = asyncio.create_task(self._read(), name="chat-reader")
+            speaker = asyncio.create_task(self._speak(), name="speaker")
+            stop = asyncio.create_task(self._stopping.wait())
+            await asyncio.wait({speaker, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if self._stopping.is_set():
+                reader.cancel()
+                self.queue.clear("shutting_down")
+                self.queue.close()
+                try:
+                    await asyncio.wait_for(asyncio.shield(speaker), self.stop_grace_s)
+                except asyncio.TimeoutError:
+                    log.warning("utterance still in progress after %.0f s; abandoning it", self.stop_grace_s)
+                    speaker.cancel()
+            stop.cancel()
+            for task in (reader, speaker):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+            await self.sink.close()
+            await self.worker.close()
+            log.info("%s", self.stats.summary())
+
+    async def _read(self) -> None:
+        try:
+            async for event in self.source.events():
+                self.stats.received += 1
+                result = self.filter.apply(event)
+                if isinstance(result, Dropped):
+                    self.stats.drops[result.reason] += 1
+                    log.debug("dropped (%s): %r", result.reason, event.text[:80])
+                else:
+                    self.queue.put(result)
+        finally:
+            self.queue.close()
+
+    async def _speak(self) -> None:
+        while (request := await self.queue.get()) is not None:
+            try:
+                utterance = await self.worker.synthesize(request)
+            except (UserError, SynthesisError) as err:
+                self.stats.failed += 1
+                log.warning("utterance #%d dropped: %s", request.seq, err)
+                continue
+            except Exception:
+                self.stats.failed += 1
+                log.exception("utterance #%d failed in the engine; going on", request.seq)
+                continue
+            self.stats.spoken += 1
+            self.stats.audio_seconds += utterance.duration
+            self.stats.synth_seconds += utterance.synth_seconds
+            self.stats.first_audio_latency.append(time.monotonic() - request.event.received_at)
+            log.info("speaking #%d (%.1f s audio, synthesised in %.2f s): %s", request.seq, utterance.duration,
+                     utterance.synth_seconds, request.text[:60])
+            await self.sink.play(utterance)

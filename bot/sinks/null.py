@@ -1,0 +1,18 @@
+"""Discards audio, counting it: benchmarks and dry runs measure everything up to the sound card."""
+
+from __future__ import annotations
+
+from bot.events import Utterance
+
+
+class NullSink:
+    def __init__(self) -> None:
+        self.count = 0
+        self.seconds = 0.0
+
+    async def play(self, utterance: Utterance) -> None:
+        self.count += 1
+        self.seconds += utterance.duration
+
+    async def close(self) -> None:
+        return None

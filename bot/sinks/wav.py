@@ -1,0 +1,47 @@
+"""Records what would have been played, as WAV: one file per utterance into a folder, or everything
+into one file with the configured gap between utterances. Disk writes run off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from bot.events import SAMPLE_RATE, Utterance
+
+
+class WavSink:
+    def __init__(self, path: str, gap_ms: int = 300) -> None:
+        self.path = Path(path)
+        self.single_file = self.path.suffix.lower() == ".wav"
+        self.gap = np.zeros(SAMPLE_RATE * gap_ms // 1000, dtype=np.float32)
+        self.count = 0
+        self._file: sf.SoundFile | None = None
+
+    async def play(self, utterance: Utterance) -> None:
+        self.count += 1
+        await asyncio.to_thread(self._write, utterance, self.count)
+
+    def _write(self, utt: Utterance, n: int) -> None:
+        if self.single_file:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = sf.SoundFile(self.path, "w", samplerate=utt.sample_rate, channels=1, subtype="FLOAT")
+            elif len(self.gap):
+                self._file.write(self.gap)
+            self._file.write(utt.pcm)
+            self._file.flush()
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        voice = re.sub(r"[^\w.-]", "_", utt.request.voice)
+        tmp = self.path / f".{n:05d}-{voice}.wav.part"
+        sf.write(tmp, utt.pcm, utt.sample_rate, subtype="FLOAT", format="WAV")
+        tmp.replace(self.path / f"{n:05d}-{voice}.wav")
+
+    async def close(self) -> None:
+        if self._file is not None:
+            await asyncio.to_thread(self._file.close)
+            self._file = None

@@ -50,12 +50,12 @@ def _check_model(cfg: Config, notes: list[str]) -> list[str]:
             problems.append(str(err))
     if vocab_size and m.checkpoint.endswith(".safetensors") and Path(m.checkpoint).is_file():
         problems += _checkpoint_fits(cfg, vocab_size)
-    if Path(m.vocoder).is_absolute():
+    if m.vocoder.startswith(HF_PREFIX):
+        notes.append(f"model.vocoder: {m.vocoder} will be downloaded from the hub on first run unless already cached")
+    else:
         for f in ("config.yaml", "pytorch_model.bin"):
             if not (Path(m.vocoder) / f).is_file():
                 problems.append(f"model.vocoder: file not found: {Path(m.vocoder) / f}")
-    else:
-        notes.append(f"model.vocoder: hub repo {m.vocoder} will be downloaded on first run unless already cached")
     return problems
 
 
@@ -83,6 +83,8 @@ def _checkpoint_fits(cfg: Config, vocab_size: int) -> list[str]:
         out.append(f"model.checkpoint: {len(missing)} weights of model.architecture are missing (e.g. {missing[0]})")
     if wrong:
         k = wrong[0]
-        out.append(f"model.checkpoint: {len(wrong)} weights have other shapes than model.architecture "
-                   f"(e.g. {k}: {shapes[k]} vs {expected[k]}); is model.vocab the checkpoint's own?")
+        out.append(
+            f"model.checkpoint: {len(wrong)} weights have other shapes than model.architecture "
+            f"(e.g. {k}: {shapes[k]} vs {expected[k]}); is model.vocab the checkpoint's own?"
+        )
     return out

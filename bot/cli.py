@@ -153,8 +153,13 @@ def _demo_config(out: Path) -> Any:
             from bot.engine.tiny import write_tiny_model
 
             write_tiny_model(tiny_dir)
-        data["model"] = {"checkpoint": str(tiny_dir / "model.safetensors"), "vocab": str(tiny_dir / "vocab.txt"),
-                         "vocoder": str(tiny_dir / "vocos"), "architecture": "tiny", "seed": 0}
+        data["model"] = {
+            "checkpoint": str(tiny_dir / "model.safetensors"),
+            "vocab": str(tiny_dir / "vocab.txt"),
+            "vocoder": str(tiny_dir / "vocos"),
+            "architecture": "tiny",
+            "seed": 0,
+        }
         banner = "!" * 78
         log.warning("%s", banner)
         log.warning("demo: the real F5TTS_v1_Base weights are not downloaded, so this demo uses a RANDOM-WEIGHT")
@@ -179,6 +184,6 @@ def _cached_real_weights(default: Any) -> dict[str, Any] | None:
             return None
         found.append(hit)
     for fname in ("config.yaml", "pytorch_model.bin"):
-        if not isinstance(try_to_load_from_cache(default.vocoder, fname), str):
+        if not isinstance(try_to_load_from_cache(default.vocoder.removeprefix("hf://"), fname), str):
             return None
     return {"checkpoint": found[0], "vocab": found[1], "vocoder": default.vocoder, "architecture": "F5TTS_v1_Base"}

@@ -6,14 +6,14 @@ carries its key path, and the same model documents the schema. `load_config` tur
 
 Paths are resolved against the folder of the config file, so a config can be moved with its voices.
 Two non-filesystem forms are understood:
-- `hf://owner/repo/path/in/repo` for files on the Hugging Face hub (downloaded on first use);
+- `hf://owner/repo/path/in/repo` for files on the Hugging Face hub (downloaded on first use), and
+  `hf://owner/repo` for the vocoder's hub repo;
 - `f5-tts:relative/path` for files bundled inside the installed f5-tts package (its example voices).
 """
 
 from __future__ import annotations
 
 import os
-import re
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,7 +33,6 @@ from bot.errors import ConfigError
 
 HF_PREFIX = "hf://"
 F5_PREFIX = "f5-tts:"
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def resolve_path(value: str, base_dir: Path) -> str:
@@ -49,15 +48,6 @@ def resolve_path(value: str, base_dir: Path) -> str:
 def _resolve(value: str, info: ValidationInfo) -> str:
     base = (info.context or {}).get("base_dir", Path.cwd())
     return resolve_path(value, Path(base))
-
-
-def _resolve_vocoder(value: str, info: ValidationInfo) -> str:
-    """A vocoder is a local folder when one exists at that path, else a hub repo id such as
-    `charactr/vocos-mel-24khz`."""
-    resolved = _resolve(value, info)
-    if Path(resolved).exists() or not HUB_ID.match(value):
-        return resolved
-    return value
 
 
 ConfigPath = Annotated[str, Field(min_length=1), AfterValidator(_resolve)]
@@ -85,8 +75,14 @@ class Architecture(Strict):
 ARCHITECTURES: dict[str, Architecture] = {
     "F5TTS_v1_Base": Architecture(dim=1024, depth=22, heads=16, ff_mult=2, text_dim=512, conv_layers=4),
     "F5TTS_Base": Architecture(
-        dim=1024, depth=22, heads=16, ff_mult=2, text_dim=512, conv_layers=4,
-        text_mask_padding=False, pe_attn_head=1,
+        dim=1024,
+        depth=22,
+        heads=16,
+        ff_mult=2,
+        text_dim=512,
+        conv_layers=4,
+        text_mask_padding=False,
+        pe_attn_head=1,
     ),
     # The smoke-test model written by `ishowtts-bot tiny-model`: random weights, same classes, fast on a CPU.
     "tiny": Architecture(dim=64, depth=2, heads=2, dim_head=32, ff_mult=2, text_dim=32, conv_layers=1),
@@ -105,7 +101,8 @@ class ModelConfig(Strict):
     checkpoint: ConfigPath = "hf://SWivid/F5-TTS/F5TTS_v1_Base/model_1250000.safetensors"
     vocab: ConfigPath = "hf://SWivid/F5-TTS/F5TTS_v1_Base/vocab.txt"
     architecture: Annotated[Architecture, Field(validate_default=True)] = ARCHITECTURES["F5TTS_v1_Base"]
-    vocoder: Annotated[str, Field(min_length=1), AfterValidator(_resolve_vocoder)] = "charactr/vocos-mel-24khz"
+    vocoder: ConfigPath = "hf://charactr/vocos-mel-24khz"
+    """A local folder with config.yaml + pytorch_model.bin, or hf://owner/repo for a hub repo."""
     device: Literal["auto", "cuda", "cpu"] = "auto"
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     nfe_step: int = Field(default=16, ge=1, le=128)

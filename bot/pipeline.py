@@ -41,8 +41,10 @@ class Stats:
 
     def summary(self) -> str:
         drops = ", ".join(f"{k}={v}" for k, v in sorted(self.drops.items())) or "none"
-        return (f"received {self.received}, spoken {self.spoken}, failed {self.failed}, "
-                f"audio {self.audio_seconds:.1f} s in {self.synth_seconds:.1f} s of synthesis; drops: {drops}")
+        return (
+            f"received {self.received}, spoken {self.spoken}, failed {self.failed}, "
+            f"audio {self.audio_seconds:.1f} s in {self.synth_seconds:.1f} s of synthesis; drops: {drops}"
+        )
 
 
 class Daemon:
@@ -131,6 +133,11 @@ class Daemon:
             self.stats.audio_seconds += utterance.duration
             self.stats.synth_seconds += utterance.synth_seconds
             self.stats.first_audio_latency.append(time.monotonic() - request.event.received_at)
-            log.info("speaking #%d (%.1f s audio, synthesised in %.2f s): %s", request.seq, utterance.duration,
-                     utterance.synth_seconds, request.text[:60])
+            log.info(
+                "speaking #%d (%.1f s audio, synthesised in %.2f s): %s",
+                request.seq,
+                utterance.duration,
+                utterance.synth_seconds,
+                request.text[:60],
+            )
             await self.sink.play(utterance)

@@ -28,7 +28,8 @@ def _nfkc(text: str) -> str:
 
 
 def clean_text(text: str, max_chars: int) -> str:
-    """NFKC-normalise (CJK punctuation kept), drop unspeakable characters, collapse whitespace, cap at `max_chars` characters."""
+    """NFKC-normalise (CJK punctuation kept), drop unspeakable characters, collapse whitespace, and cap
+    at `max_chars` characters."""
     text = _nfkc(text[: max_chars * 4])
     kept = "".join(
         " " if ch.isspace() else ch for ch in text if ch.isspace() or unicodedata.category(ch) not in _DROP_CATEGORIES

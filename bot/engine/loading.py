@@ -22,7 +22,11 @@ log = logging.getLogger(__name__)
 
 N_MELS = 100
 MEL_KWARGS = dict(
-    n_fft=1024, hop_length=256, win_length=1024, n_mel_channels=N_MELS, target_sample_rate=24_000,
+    n_fft=1024,
+    hop_length=256,
+    win_length=1024,
+    n_mel_channels=N_MELS,
+    target_sample_rate=24_000,
     mel_spec_type="vocos",
 )
 
@@ -84,13 +88,25 @@ def build_cfm(arch: Architecture, vocab: dict[str, int]) -> Any:
     from f5_tts.model import CFM, DiT
 
     transformer = DiT(
-        dim=arch.dim, depth=arch.depth, heads=arch.heads, dim_head=arch.dim_head, ff_mult=arch.ff_mult,
-        text_dim=arch.text_dim, text_mask_padding=arch.text_mask_padding, qk_norm=arch.qk_norm,
-        conv_layers=arch.conv_layers, pe_attn_head=arch.pe_attn_head, attn_backend="torch",
-        attn_mask_enabled=False, text_num_embeds=len(vocab), mel_dim=N_MELS,
+        dim=arch.dim,
+        depth=arch.depth,
+        heads=arch.heads,
+        dim_head=arch.dim_head,
+        ff_mult=arch.ff_mult,
+        text_dim=arch.text_dim,
+        text_mask_padding=arch.text_mask_padding,
+        qk_norm=arch.qk_norm,
+        conv_layers=arch.conv_layers,
+        pe_attn_head=arch.pe_attn_head,
+        attn_backend="torch",
+        attn_mask_enabled=False,
+        text_num_embeds=len(vocab),
+        mel_dim=N_MELS,
     )
     return CFM(
-        transformer=transformer, mel_spec_kwargs=dict(MEL_KWARGS), odeint_kwargs=dict(method="euler"),
+        transformer=transformer,
+        mel_spec_kwargs=dict(MEL_KWARGS),
+        odeint_kwargs=dict(method="euler"),
         vocab_char_map=vocab,
     )
 
@@ -136,19 +152,18 @@ def load_model(cfg: ModelConfig, device: torch.device, dtype: torch.dtype) -> tu
 
 
 def load_vocoder(spec: str, cache_dir: str | None, device: torch.device) -> Any:
-    """Vocos from a local folder (`config.yaml` + `pytorch_model.bin`) or a hub repo id, as upstream."""
+    """Vocos from a local folder (`config.yaml` + `pytorch_model.bin`) or `hf://owner/repo`, as upstream."""
     from vocos import Vocos
 
-    if Path(spec).is_dir():
+    if spec.startswith(HF_PREFIX):
+        repo = spec[len(HF_PREFIX) :].strip("/")
+        config_path = hub_download(repo, "config.yaml", "model.vocoder", cache_dir)
+        weights_path = hub_download(repo, "pytorch_model.bin", "model.vocoder", cache_dir)
+    else:
         config_path, weights_path = str(Path(spec) / "config.yaml"), str(Path(spec) / "pytorch_model.bin")
         for p in (config_path, weights_path):
             if not Path(p).is_file():
                 raise ModelError(f"model.vocoder: file not found: {p}")
-    elif Path(spec).exists() or spec.startswith("/"):
-        raise ModelError(f"model.vocoder: expected a folder with config.yaml and pytorch_model.bin: {spec}")
-    else:
-        config_path = hub_download(spec, "config.yaml", "model.vocoder", cache_dir)
-        weights_path = hub_download(spec, "pytorch_model.bin", "model.vocoder", cache_dir)
     try:
         vocoder = Vocos.from_hparams(config_path)
         state = torch.load(weights_path, map_location="cpu", weights_only=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import soundfile as sf
 import soxr
 
@@ -41,7 +42,8 @@ def load_reference(path: str, name: str) -> PreparedAudio:
     try:
         data, rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise VoiceError(f"{name}: not a readable audio file: {path} ({_one_line(err)})") from None
+        reason = getattr(err, "error_string", None) or _one_line(err)  # libsndfile's reason, without the path
+        raise VoiceError(f"{name}: not a readable audio file: {path} ({reason})") from None
     if data.size == 0:
         raise VoiceError(f"{name}: the audio file is empty: {path}")
     mono = data.mean(axis=1).astype(np.float32)
@@ -65,10 +67,12 @@ def load_reference(path: str, name: str) -> PreparedAudio:
     return PreparedAudio(pcm=mono, rms=rms, clipped_from=clipped_from)
 
 
-def _frame_db(pcm: Pcm) -> np.ndarray:
+def _frame_db(pcm: Pcm) -> npt.NDArray[np.float64]:
+    """Loudness of each 10 ms frame in dBFS."""
     n = len(pcm) // _FRAME
     frames = pcm[: n * _FRAME].reshape(n, _FRAME).astype(np.float64)
-    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    db: npt.NDArray[np.float64] = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    return db
 
 
 def trim_silence(pcm: Pcm, threshold_db: float = SILENCE_DBFS, keep_ms: int = 50) -> Pcm:

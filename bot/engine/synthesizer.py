@@ -12,7 +12,6 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -58,8 +57,9 @@ class F5Synthesizer:
         self.sampler = EulerCfgSampler(
             self.model.transformer, model_cfg.nfe_step, model_cfg.cfg_strength, model_cfg.sway_sampling_coef
         )
-        log.info("model loaded on %s (%s) in %.1f s", self.device, str(self.dtype).split(".")[-1],
-                 time.perf_counter() - t0)
+        log.info(
+            "model loaded on %s (%s) in %.1f s", self.device, str(self.dtype).split(".")[-1], time.perf_counter() - t0
+        )
         self._voices: dict[str, Voice] = {}
         for i, voice in enumerate(voices):
             self.add_voice(voice, f"voices[{i}]")
@@ -72,9 +72,13 @@ class F5Synthesizer:
         """Prepare a voice: load, clean and measure its clip, then keep its mel on the device."""
         audio = load_reference(cfg.ref_audio, f"{name}.ref_audio")
         if audio.clipped_from is not None:
-            log.warning("%s: reference clipped from %.1f s to %.1f s at a pause; make sure ref_text matches "
-                        "only what remains, or trim the clip yourself", name, audio.clipped_from,
-                        len(audio.pcm) / SAMPLE_RATE)
+            log.warning(
+                "%s: reference clipped from %.1f s to %.1f s at a pause; make sure ref_text matches "
+                "only what remains, or trim the clip yourself",
+                name,
+                audio.clipped_from,
+                len(audio.pcm) / SAMPLE_RATE,
+            )
         ref_text = cfg.ref_text.strip()
         if len(ref_text[-1].encode("utf-8")) == 1:
             ref_text += " "  # upstream: a Latin transcript ends with a space so the new text is a new word
@@ -84,9 +88,13 @@ class F5Synthesizer:
         ref_mel = self.model.mel_spec(wave.unsqueeze(0)).permute(0, 2, 1).to(self.dtype)
         ref_frames = len(audio.pcm) // HOP_LENGTH
         self._voices[cfg.id] = Voice(
-            id=cfg.id, ref_text=ref_text, ref_mel=ref_mel, ref_rms=audio.rms,
+            id=cfg.id,
+            ref_text=ref_text,
+            ref_mel=ref_mel,
+            ref_rms=audio.rms,
             rate=SpeakingRate(ref_frames=ref_frames, ref_text_bytes=utf8_len(ref_text)),
-            speed=cfg.speed, gain=float(10 ** (cfg.gain_db / 20)),
+            speed=cfg.speed,
+            gain=float(10 ** (cfg.gain_db / 20)),
         )
 
     def remove_voice(self, voice_id: str) -> None:
@@ -167,4 +175,3 @@ def cross_fade(waves: list[Pcm], overlap: int) -> Pcm:
         mixed = out[-n:] * (1 - ramp) + nxt[:n] * ramp
         out = np.concatenate([out[:-n], mixed, nxt[n:]])
     return out
-

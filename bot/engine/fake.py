@@ -1,0 +1,51 @@
+"""A Synthesizer without a model, for tests of everything around the engine.
+
+It "speaks" a tone whose length follows the text, takes `delay_s` of wall time per call (sleeping, so
+it holds the worker thread like a GPU call does) and has failure knobs: `fail_texts` always fail, and
+the first `fake_exception_count` calls raise.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from bot.errors import SynthesisError
+from bot.events import SAMPLE_RATE, Pcm
+
+
+class FakeSynthesizer:
+    def __init__(
+        self,
+        voices: list[str] | None = None,
+        delay_s: float = 0.0,
+        seconds_per_char: float = 0.1,
+        fail_texts: frozenset[str] = frozenset(),
+        fake_exception_count: int = 0,
+    ) -> None:
+        self._voices = voices or ["default"]
+        self.delay_s = delay_s
+        self.seconds_per_char = seconds_per_char
+        self.fail_texts = fail_texts
+        self.fake_exception_count = fake_exception_count
+        self.calls: list[tuple[str, str]] = []
+        self.threads: set[int] = set()
+
+    def voices(self) -> list[str]:
+        return list(self._voices)
+
+    def synthesize(self, text: str, voice: str) -> Pcm:
+        self.threads.add(threading.get_ident())
+        self.calls.append((text, voice))
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self.fake_exception_count > 0:
+            self.fake_exception_count -= 1
+            raise RuntimeError("fake engine failure")
+        if text in self.fail_texts:
+            raise SynthesisError(f"fake failure for {text!r}")
+        n = int(SAMPLE_RATE * max(self.seconds_per_char * len(text), 0.1))
+        t = np.arange(n, dtype=np.float32) / SAMPLE_RATE
+        return (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)

@@ -1,0 +1,74 @@
+"""Shared fixtures: the tiny random-weight model (written once per session) and config writers."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bot.engine.tiny import write_tiny_model
+
+ZH_REF = str(files("f5_tts").joinpath("infer/examples/basic/basic_ref_zh.wav"))
+ZH_TEXT = "对，这就是我，万人敬仰的太乙真人。"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_model(tmp_path_factory.mktemp("tiny"))
+
+
+def speechlike(seconds: float, rate: int = 24_000, seed: int = 0) -> np.ndarray:
+    """A voiced, syllable-modulated signal: loud enough to survive silence trimming."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)
+    return (0.2 * envelope * np.sin(2 * np.pi * 180 * t) + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+@pytest.fixture
+def write_wav(tmp_path: Path) -> Callable[..., Path]:
+    def write(name: str, seconds: float = 3.0, rate: int = 24_000, channels: int = 1) -> Path:
+        pcm = speechlike(seconds, rate)
+        data = np.stack([pcm] * channels, axis=1) if channels > 1 else pcm
+        path = tmp_path / name
+        sf.write(path, data, rate)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path, tiny_model: Path) -> Callable[..., Path]:
+    """Write a config.yaml for the tiny model; `extra` YAML is appended, `source`/`output` replaceable."""
+
+    def write(
+        source: str = "{type: console}", output: str = "{type: 'null'}", extra: str = "", seed: int | None = 0
+    ) -> Path:
+        cfg = tmp_path / "config.yaml"
+        cfg.write_text(
+            textwrap.dedent(f"""\
+            model:
+              checkpoint: {tiny_model}/model.safetensors
+              vocab: {tiny_model}/vocab.txt
+              vocoder: {tiny_model}/vocos
+              architecture: tiny
+              device: cpu
+              seed: {"null" if seed is None else seed}
+            voices:
+              - id: zh
+                ref_audio: {ZH_REF}
+                ref_text: {ZH_TEXT}
+            source: {source}
+            output: {output}
+            """)
+            + extra,
+            encoding="utf-8",
+        )
+        return cfg
+
+    return write

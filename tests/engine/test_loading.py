@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from bot.config import ModelConfig
+from bot.engine.loading import checkpoint_state_dict, load_model, load_vocoder
+from bot.errors import ModelError
+
+
+def model_cfg(tiny: Path, **over: object) -> ModelConfig:
+    base = dict(
+        checkpoint=str(tiny / "model.safetensors"),
+        vocab=str(tiny / "vocab.txt"),
+        vocoder=str(tiny / "vocos"),
+        architecture="tiny",
+        device="cpu",
+    )
+    return ModelConfig.model_validate({**base, **over})
+
+
+def test_published_key_layout_loads(tiny_model: Path) -> None:
+    state = checkpoint_state_dict(str(tiny_model / "model.safetensors"))
+    assert all(not k.startswith("ema_model.") for k in state)
+    model, vocab = load_model(model_cfg(tiny_model), torch.device("cpu"), torch.float32)
+    assert len(vocab) == 2545
+    torch.testing.assert_close(model.transformer.proj_out.weight, state["transformer.proj_out.weight"])
+
+
+def test_pt_checkpoint_with_ema_state_dict(tiny_model: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    raw = load_file(str(tiny_model / "model.safetensors"))
+    torch.save(
+        {"ema_model_state_dict": {**raw, "initted": torch.tensor(True), "step": torch.tensor(1)}}, tmp_path / "model.pt"
+    )
+    load_model(model_cfg(tiny_model, checkpoint=str(tmp_path / "model.pt")), torch.device("cpu"), torch.float32)
+
+
+def test_checkpoint_for_another_architecture(tiny_model: Path) -> None:
+    arch = {"dim": 64, "depth": 3, "heads": 2, "dim_head": 32, "ff_mult": 2, "text_dim": 32, "conv_layers": 1}
+    with pytest.raises(ModelError, match=r"^model\.checkpoint: does not fit model\.architecture: \d+ missing weights"):
+        load_model(model_cfg(tiny_model, architecture=arch), torch.device("cpu"), torch.float32)
+
+
+def test_missing_and_corrupt_files(tiny_model: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"^model\.checkpoint: file not found: .*nope\.safetensors$"):
+        load_model(
+            model_cfg(tiny_model, checkpoint=str(tmp_path / "nope.safetensors")), torch.device("cpu"), torch.float32
+        )
+    (tmp_path / "bad.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ModelError, match=r"^model\.checkpoint: cannot load .*bad\.safetensors"):
+        load_model(
+            model_cfg(tiny_model, checkpoint=str(tmp_path / "bad.safetensors")), torch.device("cpu"), torch.float32
+        )
+    with pytest.raises(ModelError, match=r"^model\.vocoder: file not found: .*config\.yaml$"):
+        load_vocoder(str(tmp_path), None, torch.device("cpu"))
+
+
+def test_unreachable_hub_is_one_line(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    cfg = model_cfg(
+        tiny_model, checkpoint="hf://SWivid/F5-TTS/F5TTS_v1_Base/model_1250000.safetensors", cache_dir=str(tmp_path)
+    )
+    with pytest.raises(ModelError) as err:
+        load_model(cfg, torch.device("cpu"), torch.float32)
+    msg = str(err.value)
+    assert msg.startswith(
+        "model.checkpoint: cannot get F5TTS_v1_Base/model_1250000.safetensors from the hub repo SWivid/F5-TTS: "
+    )
+    assert "\n" not in msg
+    with pytest.raises(ModelError, match=r"^model\.vocoder: cannot get config\.yaml from the hub repo "):
+        load_vocoder("hf://charactr/vocos-mel-24khz", str(tmp_path), torch.device("cpu"))

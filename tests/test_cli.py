@@ -1,0 +1,162 @@
+"""End to end: the real `ishowtts-bot` executable as a subprocess, on the tiny model, on the CPU."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import soundfile as sf
+
+CHAT = [
+    ("主播好厉害，这波操作太秀了！", True),
+    ("hello everyone, greetings from Berlin", True),
+    ("哈", True),
+    ("666", True),
+    ("🎉🎉🎉", False),
+    ("今天的 boss 战太难了 lol", True),
+    ("！？。。。", False),
+    ("主播今天几点下播呀？", True),
+    ("GG", True),
+    ("关注了关注了", True),
+    ("\u200b\u202e", False),
+    ("这首歌叫什么名字", True),
+    ("nice play 👍", True),
+    ("晚上好", True),
+    ("長" * 10_000, True),  # a 10 000-character paste: capped, spoken
+    ("Is this the real life? Is this just fantasy?", True),
+    ("前方高能", True),
+    ("ｆｕｌｌ ｗｉｄｔｈ", True),
+    ("打卡", True),
+    ("再见啦，明天见", True),
+]
+
+
+def bot(*args: str, stdin: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, input=stdin, timeout=timeout, check=False
+    )
+
+
+def test_run_replays_chat_into_one_wav_per_speakable_line(tmp_path: Path, tiny_config: Callable[..., Path]) -> None:
+    replay = tmp_path / "chat.jsonl"
+    lines = [
+        json.dumps({"t": i * 0.01, "uid": 100 + i, "uname": f"u{i}", "text": t}, ensure_ascii=False)
+        for i, (t, _) in enumerate(CHAT)
+    ]
+    replay.write_text("\n".join([*lines[:3], "{not json", *lines[3:]]) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    cfg = tiny_config(
+        source=f"{{type: replay, path: {replay}, speed: 0}}",
+        output=f"{{type: wav, path: {out}}}",
+        extra="text: {max_chars: 40}\nqueue: {max_size: 100}\n",
+    )
+    t0 = time.monotonic()
+    proc = bot("run", "-c", str(cfg))
+    wall = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "chat.jsonl:4: skipped malformed line" in proc.stderr
+    files = sorted(out.glob("*.wav"))
+    spoken = [t for t, ok in CHAT if ok]
+    assert len(files) == len(spoken)
+    for path, text in zip(files, spoken, strict=True):
+        info = sf.info(str(path))
+        assert info.samplerate == 24_000 and info.channels == 1
+        chars = min(len(text), 40)
+        assert 0.45 <= info.duration <= max(1.2, 0.6 * chars), (text, info.duration)
+    long_one = sf.info(str(files[spoken.index("長" * 10_000)])).duration
+    assert 6 < long_one < 25  # 40 CJK characters at the reference's pace, not 10 000
+    assert "received 20, spoken 17, failed 0" in proc.stderr
+    print(f"e2e run of {len(CHAT)} lines on the CPU: {wall:.1f} s wall")
+
+
+def test_broken_config_is_one_line_and_nonzero(tmp_path: Path, tiny_config: Callable[..., Path]) -> None:
+    cfg = tiny_config(output="{type: wav}")
+    proc = bot("run", "-c", str(cfg))
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "error: config.yaml: output.path: required key is missing"
+    (tmp_path / "bad.yaml").write_text("voices: [\n", encoding="utf-8")
+    proc = bot("run", "-c", str(tmp_path / "bad.yaml"))
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "invalid YAML" in proc.stderr
+
+
+def test_missing_reference_at_run_time_is_one_line(tmp_path: Path, tiny_config: Callable[..., Path]) -> None:
+    cfg = tiny_config()
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("ref_audio: /", "ref_audio: /nonexistent/"), "utf-8")
+    proc = bot("run", "-c", str(cfg))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: voices[0].ref_audio: file not found: /nonexistent/")
+    assert "Traceback" not in proc.stderr
+
+
+def test_say_writes_a_24k_wav(tmp_path: Path, tiny_config: Callable[..., Path]) -> None:
+    out = tmp_path / "hi.wav"
+    proc = bot("say", "大家晚上好", "--out", str(out), "-c", str(tiny_config()))
+    assert proc.returncode == 0, proc.stderr
+    info = sf.info(str(out))
+    assert info.samplerate == 24_000 and info.channels == 1 and 0.5 < info.duration < 4
+    bad = bot("say", "🎉", "--out", str(out), "-c", str(tiny_config()))
+    assert bad.returncode == 1 and bad.stderr.strip().endswith("error: nothing speakable in the text after cleaning")
+    unknown = bot("say", "hi", "--voice", "nobody", "-c", str(tiny_config()))
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == "error: unknown voice 'nobody' (configured: zh)"
+
+
+def test_console_source_reads_stdin(tmp_path: Path, tiny_config: Callable[..., Path]) -> None:
+    out = tmp_path / "all.wav"
+    proc = bot(
+        "run", "-c", str(tiny_config(output=f"{{type: wav, path: {out}, gap_ms: 100}}")), stdin="第一句\n\n第二句\n"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "spoken 2" in proc.stderr and sf.info(str(out)).duration > 1.0
+
+
+def test_check_lists_every_problem(tmp_path: Path, tiny_config: Callable[..., Path]) -> None:
+    good = bot("check", "-c", str(tiny_config()))
+    assert good.returncode == 0 and good.stdout.strip().endswith("config.yaml: ok (1 voices)")
+    cfg = tiny_config(source="{type: replay, path: missing.jsonl}")
+    text = cfg.read_text(encoding="utf-8")
+    (tmp_path / "junk.wav").write_bytes(b"not audio")
+    text = text.replace("ref_audio: /", f"ref_audio: {tmp_path}/junk.wav #").replace("vocos", "vocoz")
+    text = text.replace("source:", "  - id: two\n    ref_audio: nowhere.wav\n    ref_text: hi\nsource:")
+    cfg.write_text(text, encoding="utf-8")
+    proc = bot("check", "-c", str(cfg))
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines() == [
+        f"config.yaml: voices[0].ref_audio: not a readable audio file: {tmp_path}/junk.wav (Format not recognised.)",
+        f"config.yaml: voices[1].ref_audio: file not found: {tmp_path}/nowhere.wav",
+        f"config.yaml: model.vocoder: file not found: {text.split('vocoder: ')[1].splitlines()[0]}/config.yaml",
+        f"config.yaml: model.vocoder: file not found: {text.split('vocoder: ')[1].splitlines()[0]}/pytorch_model.bin",
+        f"config.yaml: source.path: file not found: {tmp_path}/missing.jsonl",
+    ]
+
+
+def test_check_matches_checkpoint_against_architecture(tmp_path: Path, tiny_config: Callable[..., Path]) -> None:
+    cfg = tiny_config()
+    cfg.write_text(
+        cfg.read_text(encoding="utf-8").replace("architecture: tiny", "architecture: F5TTS_v1_Base"), "utf-8"
+    )
+    proc = bot("check", "-c", str(cfg))
+    assert proc.returncode == 1
+    assert "config.yaml: model.checkpoint: " in proc.stdout and "other shapes than model.architecture" in proc.stdout
+
+
+def test_tiny_model_and_demo(tmp_path: Path) -> None:
+    proc = bot("tiny-model", str(tmp_path / "tiny"))
+    assert proc.returncode == 0 and (tmp_path / "tiny/model.safetensors").is_file()
+    assert (tmp_path / "tiny/vocos/config.yaml").is_file() and (tmp_path / "tiny/vocos/pytorch_model.bin").is_file()
+    demo = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--out", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert "RANDOM-WEIGHT" in demo.stderr
+    assert len(list((tmp_path / "demo").glob("*.wav"))) == 5

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import ARCHITECTURES, load_config
+from bot.errors import ConfigError
+
+GOOD = """\
+model:
+  checkpoint: weights/model.safetensors
+  vocab: weights/vocab.txt
+  vocoder: weights/vocos
+  architecture: F5TTS_v1_Base
+voices:
+  - id: streamer
+    ref_audio: voices/me.wav
+    ref_text: 大家好
+  - id: en
+    ref_audio: /abs/en.wav
+    ref_text: hello there
+    speed: 1.1
+    gain_db: -3
+default_voice: en
+source: {type: replay, path: chat.jsonl, speed: 2}
+output: {type: wav, path: out}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    return str(err.value)
+
+
+def test_good_config_resolves_paths_against_its_folder(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD))
+    assert cfg.model.checkpoint == str(tmp_path / "weights/model.safetensors")
+    assert cfg.model.vocoder == str(tmp_path / "weights/vocos")
+    assert cfg.model.architecture == ARCHITECTURES["F5TTS_v1_Base"]
+    assert cfg.model.nfe_step == 16
+    assert cfg.voices[0].ref_audio == str(tmp_path / "voices/me.wav")
+    assert cfg.voices[1].ref_audio == "/abs/en.wav"
+    assert cfg.default_voice_id == "en"
+    assert cfg.source.type == "replay" and cfg.source.path == str(tmp_path / "chat.jsonl")
+
+
+def test_defaults_point_at_the_hub_and_keep_hub_ids(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD.split("model:")[0] + GOOD.split("architecture: F5TTS_v1_Base\n")[1]))
+    assert cfg.model.checkpoint.startswith("hf://SWivid/F5-TTS/")
+    assert cfg.model.vocoder == "hf://charactr/vocos-mel-24khz"
+    assert cfg.default_voice_id == "en"
+
+
+def test_explicit_architecture_dims(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "architecture: F5TTS_v1_Base",
+        "architecture: {dim: 512, depth: 18, heads: 8, ff_mult: 2, text_dim: 512, conv_layers: 4}",
+    )
+    assert load_config(write(tmp_path, text)).model.architecture.depth == 18
+
+
+def test_yaml_null_output_type_means_null_sink(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, GOOD.replace("{type: wav, path: out}", "{type: null}"))).output.type == "null"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("  vocab: weights/vocab.txt\n", "  vocab: weights/vocab.txt\n  vocabb: x\n"),
+            "config.yaml: model.vocabb: unknown key",
+        ),
+        (
+            ("architecture: F5TTS_v1_Base", "architecture: F5TTS_Huge"),
+            "config.yaml: model: unknown architecture 'F5TTS_Huge' (known: F5TTS_v1_Base, F5TTS_Base, tiny)",
+        ),
+        (
+            ("    ref_text: 大家好", "    ref_text: '  '"),
+            "config.yaml: voices[0]: ref_text: the transcript of the reference clip is empty",
+        ),
+        (
+            ("    speed: 1.1", "    speed: fast"),
+            "config.yaml: voices[1].speed: Input should be a valid number, unable to parse string as a number",
+        ),
+        (("default_voice: en", "default_voice: nobody"), "config.yaml: default_voice: no voice with id 'nobody'"),
+        (("  - id: en", "  - id: streamer"), "config.yaml: voices: duplicate voice id 'streamer'"),
+        (
+            ("{type: replay, path: chat.jsonl, speed: 2}", "{type: bilibli}"),
+            "config.yaml: source: Input tag 'bilibli' found using 'type' does not match any of the expected tags: "
+            "'replay', 'console'",
+        ),
+        (
+            ("{type: replay, path: chat.jsonl, speed: 2}", "{type: replay}"),
+            "config.yaml: source.path: required key is missing",
+        ),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    assert change[0] in GOOD
+    assert error_of(tmp_path, GOOD.replace(*change)) == message
+
+
+def test_every_problem_is_one_line(tmp_path: Path) -> None:
+    text = GOOD.replace("    speed: 1.1", "    speed: -1").replace("{type: wav, path: out}", "{type: wav}")
+    assert error_of(tmp_path, text).splitlines() == [
+        "config.yaml: voices[1].speed: Input should be greater than 0.25",
+        "config.yaml: output.path: required key is missing",
+    ]
+
+
+def test_missing_voices(tmp_path: Path) -> None:
+    text = GOOD.split("voices:")[0] + "source: {type: console}\noutput: {type: null}\n"
+    assert error_of(tmp_path, text) == "config.yaml: voices: required key is missing"
+
+
+def test_bad_template(tmp_path: Path) -> None:
+    assert error_of(tmp_path, GOOD + "text: {template: '{user} says {text}'}\n") == (
+        "config.yaml: text: template: only {uname} and {text} can be filled in (KeyError('user'))"
+    )
+
+
+def test_invalid_yaml_gives_line_and_column(tmp_path: Path) -> None:
+    assert error_of(tmp_path, "voices: [\n  - id: a\n") == (
+        "config.yaml: invalid YAML at line 2, column 3: expected the node content, but found '-'"
+    )
+
+
+def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
+    assert error_of(tmp_path, "- just\n- a list\n") == "config.yaml: expected a mapping of settings at the top level"
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^.*nope\.yaml: config file not found$"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_f5_tts_bundled_paths_resolve(tmp_path: Path) -> None:
+    text = GOOD.replace("voices/me.wav", "f5-tts:infer/examples/basic/basic_ref_zh.wav")
+    assert Path(load_config(write(tmp_path, text)).voices[0].ref_audio).is_file()
+
+
+def test_repo_config_yaml_is_valid() -> None:
+    cfg = load_config(Path(__file__).parent.parent / "config.yaml")
+    assert cfg.model.checkpoint.startswith("hf://")

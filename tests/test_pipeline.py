@@ -1,0 +1,121 @@
+"""The daemon around a fake engine: ordering, failure handling, shutdown, and an event loop that never
+waits on synthesis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from collections.abc import AsyncIterator
+
+from bot.config import Config, parse_config
+from bot.engine.fake import FakeSynthesizer
+from bot.events import ChatEvent, Utterance
+from bot.pipeline import Daemon
+from tests.conftest import ZH_REF
+
+
+def config(**over: object) -> Config:
+    from pathlib import Path
+
+    data = {
+        "voices": [{"id": "zh", "ref_audio": ZH_REF, "ref_text": "你好"}],
+        "source": {"type": "console"},
+        "output": {"type": "null"},
+        **over,
+    }
+    return parse_config(data, Path("/tmp/config.yaml"))
+
+
+class ListSource:
+    def __init__(self, texts: list[str], gap_s: float = 0.0) -> None:
+        self.texts = texts
+        self.gap_s = gap_s
+
+    async def events(self) -> AsyncIterator[ChatEvent]:
+        for t in self.texts:
+            yield ChatEvent(text=t)
+            await asyncio.sleep(self.gap_s)
+
+
+class EndlessSource:
+    async def events(self) -> AsyncIterator[ChatEvent]:
+        n = 0
+        while True:
+            n += 1
+            yield ChatEvent(text=f"message {n}")
+            await asyncio.sleep(0.01)
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.played: list[Utterance] = []
+        self.closed = False
+
+    async def play(self, utterance: Utterance) -> None:
+        self.played.append(utterance)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def test_speaks_in_order_in_one_worker_thread_and_exits_when_drained() -> None:
+    fake = FakeSynthesizer(voices=["zh"], delay_s=0.01)
+    sink = RecordingSink()
+    daemon = Daemon(config(), ListSource(["一", "🎉", "二", "三"]), lambda: fake, sink)
+    asyncio.run(daemon.run())
+    assert [u.request.text for u in sink.played] == ["一", "二", "三"]
+    assert sink.closed
+    assert len(fake.threads) == 1 and threading.get_ident() not in fake.threads
+    assert daemon.stats.drops == {"unspeakable": 1}
+    assert daemon.stats.spoken == 3
+
+
+def test_a_failing_utterance_is_skipped_and_the_daemon_goes_on() -> None:
+    fake = FakeSynthesizer(voices=["zh"], fail_texts=frozenset({"bad"}), fake_exception_count=1)
+    sink = RecordingSink()
+    daemon = Daemon(config(), ListSource(["boom", "bad", "good"]), lambda: fake, sink)
+    asyncio.run(daemon.run())
+    assert [u.request.text for u in sink.played] == ["good"]
+    assert daemon.stats.failed == 2
+
+
+def test_event_loop_never_waits_on_synthesis() -> None:
+    """While the worker is busy for 300 ms per utterance, a 10 ms ticker on the loop stays on time."""
+    fake = FakeSynthesizer(voices=["zh"], delay_s=0.3)
+    daemon = Daemon(config(), ListSource(["一", "二", "三", "四"], gap_s=0.02), lambda: fake, RecordingSink())
+    lags: list[float] = []
+
+    async def main() -> None:
+        async def ticker() -> None:
+            while True:
+                t0 = time.perf_counter()
+                await asyncio.sleep(0.01)
+                lags.append(time.perf_counter() - t0 - 0.01)
+
+        tick = asyncio.create_task(ticker())
+        await daemon.run()
+        tick.cancel()
+
+    asyncio.run(main())
+    assert len(lags) > 50
+    assert max(lags) < 0.05, f"event loop stalled for {max(lags) * 1000:.0f} ms"
+
+
+def test_sigterm_finishes_the_current_utterance_and_drops_the_rest() -> None:
+    fake = FakeSynthesizer(voices=["zh"], delay_s=0.2)
+    sink = RecordingSink()
+    daemon = Daemon(config(queue={"max_size": 1000}), EndlessSource(), lambda: fake, sink)
+
+    async def main() -> None:
+        asyncio.get_running_loop().call_later(0.5, os.kill, os.getpid(), signal.SIGTERM)
+        await daemon.run()
+
+    t0 = time.monotonic()
+    asyncio.run(main())
+    assert time.monotonic() - t0 < 2.0
+    assert sink.closed and len(sink.played) >= 1
+    assert len(sink.played) == len(fake.calls)  # the one in progress was finished and played
+    assert daemon.stats.drops["shutting_down"] > 0

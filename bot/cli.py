@@ -114,7 +114,7 @@ def _say(cfg: Any, text: str, voice: str | None, out: Path) -> int:
 
     voice_id = voice or cfg.default_voice_id
     voice_cfg = cfg.voice(voice_id)
-    synth = F5Synthesizer(cfg.model, [voice_cfg])
+    synth = F5Synthesizer(cfg.model, [voice_cfg], cfg.engine)
     pcm = synth.synthesize(text, voice_id)
     out.parent.mkdir(parents=True, exist_ok=True)
     sf.write(out, pcm, SAMPLE_RATE, subtype="PCM_16")
@@ -128,7 +128,9 @@ def _run_daemon(cfg: Any) -> int:
     from bot.sinks import make_sink
     from bot.sources import make_source
 
-    daemon = Daemon(cfg, make_source(cfg.source), lambda: F5Synthesizer(cfg.model, cfg.voices), make_sink(cfg.output))
+    daemon = Daemon(
+        cfg, make_source(cfg.source), lambda: F5Synthesizer(cfg.model, cfg.voices, cfg.engine), make_sink(cfg.output)
+    )
     asyncio.run(daemon.run())
     return 0
 

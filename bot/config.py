@@ -119,6 +119,18 @@ class ModelConfig(Strict):
         return data
 
 
+class EngineConfig(Strict):
+    """How the engine runs (not what it computes: every setting here keeps the output the same)."""
+
+    fast: bool = Field(default=True, description="the static-shape loop (bot/engine/fast_dit.py); false = plain")
+    cuda_graphs: bool = Field(default=True, description="capture each (batch, length bucket) loop on CUDA")
+    bucket_frames: int = Field(default=64, ge=1, le=1024, description="lengths round up to this (masked)")
+    max_graphs: int = Field(default=32, ge=1, le=512, description="captured graphs kept resident (LRU)")
+    max_batch: int = Field(default=8, ge=1, le=64, description="waiting messages synthesised in one pass")
+    vocoder_dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    warmup: bool = Field(default=True, description="capture the buckets in use at start")
+
+
 class VoiceConfig(Strict):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[\w.-]+$")
     ref_audio: ConfigPath
@@ -183,6 +195,7 @@ class QueueConfig(Strict):
 
 class Config(Strict):
     model: ModelConfig = ModelConfig()
+    engine: EngineConfig = EngineConfig()
     voices: list[VoiceConfig] = Field(min_length=1)
     default_voice: str | None = None
     source: Annotated[ReplaySource | ConsoleSource, Field(discriminator="type")]

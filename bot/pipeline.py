@@ -77,7 +77,7 @@ class Daemon:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
         try:
-            voices = await self.worker.start()
+            voices = await self.worker.start(warm_up=self.cfg.engine.warmup)
             log.info("ready: voices %s, default %s", ", ".join(voices), self.cfg.default_voice_id)
             reader = asyncio.create_task(self._read(), name="chat-reader")
             speaker = asyncio.create_task(self._speak(), name="speaker")
@@ -118,26 +118,33 @@ class Daemon:
             self.queue.close()
 
     async def _speak(self) -> None:
-        while (request := await self.queue.get()) is not None:
+        while (first := await self.queue.get()) is not None:
+            batch = [first, *self.queue.take_ready(self.worker.synthesizer.max_batch - 1)]
             try:
-                utterance = await self.worker.synthesize(request)
-            except (UserError, SynthesisError) as err:
-                self.stats.failed += 1
-                log.warning("utterance #%d dropped: %s", request.seq, err)
+                results = await self.worker.synthesize(batch)
+            except SynthesisError as err:
+                self.stats.failed += len(batch)
+                log.warning("%d utterance(s) dropped: %s", len(batch), err)
                 continue
             except Exception:
-                self.stats.failed += 1
-                log.exception("utterance #%d failed in the engine; going on", request.seq)
+                self.stats.failed += len(batch)
+                log.exception("engine failure on %d utterance(s); going on", len(batch))
                 continue
-            self.stats.spoken += 1
-            self.stats.audio_seconds += utterance.duration
-            self.stats.synth_seconds += utterance.synth_seconds
-            self.stats.first_audio_latency.append(time.monotonic() - request.event.received_at)
-            log.info(
-                "speaking #%d (%.1f s audio, synthesised in %.2f s): %s",
-                request.seq,
-                utterance.duration,
-                utterance.synth_seconds,
-                request.text[:60],
-            )
-            await self.sink.play(utterance)
+            for request, result in zip(batch, results, strict=True):
+                if isinstance(result, UserError):
+                    self.stats.failed += 1
+                    log.warning("utterance #%d dropped: %s", request.seq, result)
+                    continue
+                self.stats.spoken += 1
+                self.stats.audio_seconds += result.duration
+                self.stats.synth_seconds += result.synth_seconds / len(batch)
+                self.stats.first_audio_latency.append(time.monotonic() - request.event.received_at)
+                log.info(
+                    "speaking #%d (%.1f s audio, synthesised in %.2f s%s): %s",
+                    request.seq,
+                    result.duration,
+                    result.synth_seconds,
+                    f" in a batch of {len(batch)}" if len(batch) > 1 else "",
+                    request.text[:60],
+                )
+                await self.sink.play(result)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
+from bot.errors import UserError
 from bot.events import ChatEvent, Pcm, Utterance
 
 
@@ -24,6 +25,18 @@ class Synthesizer(Protocol):
     def voices(self) -> list[str]: ...
 
     def synthesize(self, text: str, voice: str) -> Pcm: ...
+
+    def synthesize_batch(self, requests: list[tuple[str, str]]) -> list[Pcm | UserError]:
+        """Several (text, voice) requests in one pass where the engine can; a request that cannot be
+        spoken gets its error in its place."""
+        ...
+
+    @property
+    def max_batch(self) -> int: ...
+
+    def warm_up(self) -> int:
+        """Prepare for fast first requests (e.g. capture CUDA graphs); returns how many shapes it ran."""
+        ...
 
 
 @runtime_checkable

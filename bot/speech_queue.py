@@ -48,6 +48,17 @@ class SpeechQueue:
         self.drops[reason] += n
         return n
 
+    def take_ready(self, n: int) -> list[SpeechRequest]:
+        """Up to `n` fresh items that are waiting now, without waiting (to fill a batch)."""
+        out: list[SpeechRequest] = []
+        while self._items and len(out) < n:
+            item = self._items.popleft()
+            if time.monotonic() - item.event.received_at > self.max_age_s:
+                self.drops["stale"] += 1
+            else:
+                out.append(item)
+        return out
+
     async def get(self) -> SpeechRequest | None:
         """The next fresh item, or None when closed and empty."""
         while True:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from bot.errors import UserError
 from bot.events import SpeechRequest, Utterance
 from bot.protocols import Synthesizer
 
@@ -41,9 +42,14 @@ class SynthesisWorker:
 
         return await asyncio.wrap_future(self._executor.submit(job))
 
-    async def start(self) -> list[str]:
-        """Build the synthesizer (load the model) in the worker thread; returns the voice ids."""
+    async def start(self, warm_up: bool = True) -> list[str]:
+        """Build the synthesizer (load the model) and warm it up in the worker thread; returns the voices."""
         self._synth = await self._call(self._factory)
+        if warm_up:
+            synth = self._synth
+            t0 = time.perf_counter()
+            shapes = await self._call(synth.warm_up)
+            log.info("warmed up %d shapes in %.1f s", shapes, time.perf_counter() - t0)
         return await self._call(self._synth.voices)
 
     @property
@@ -52,13 +58,19 @@ class SynthesisWorker:
             raise RuntimeError("worker not started")
         return self._synth
 
-    async def synthesize(self, request: SpeechRequest) -> Utterance:
+    async def synthesize(self, requests: list[SpeechRequest]) -> list[Utterance | UserError]:
+        """Synthesise requests in one batched call; each gets its utterance or its own error, in order.
+        An engine failure of the whole call (e.g. GPU out of memory) raises."""
         synth = self.synthesizer
 
-        def run() -> Utterance:
+        def run() -> list[Utterance | UserError]:
             t0 = time.perf_counter()
-            pcm = synth.synthesize(request.text, request.voice)
-            return Utterance(request=request, pcm=pcm, synth_seconds=time.perf_counter() - t0)
+            results = synth.synthesize_batch([(r.text, r.voice) for r in requests])
+            took = time.perf_counter() - t0
+            return [
+                res if isinstance(res, UserError) else Utterance(request=req, pcm=res, synth_seconds=took)
+                for req, res in zip(requests, results, strict=True)
+            ]
 
         return await self._call(run)
 

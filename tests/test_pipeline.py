@@ -119,3 +119,13 @@ def test_sigterm_finishes_the_current_utterance_and_drops_the_rest() -> None:
     assert sink.closed and len(sink.played) >= 1
     assert len(sink.played) == len(fake.calls)  # the one in progress was finished and played
     assert daemon.stats.drops["shutting_down"] > 0
+
+
+def test_waiting_messages_are_batched_and_played_in_order() -> None:
+    fake = FakeSynthesizer(voices=["zh"], delay_s=0.1, max_batch=4)
+    sink = RecordingSink()
+    texts = [f"第{i}句" for i in range(9)]
+    daemon = Daemon(config(), ListSource(texts, gap_s=0.005), lambda: fake, sink)
+    asyncio.run(daemon.run())
+    assert [u.request.text for u in sink.played] == texts
+    assert sum(fake.batches) == 9 and max(fake.batches) == 4 and fake.warmed_up

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from bot.errors import SynthesisError
+from bot.errors import SynthesisError, UserError
 from bot.events import SAMPLE_RATE, Pcm
 
 
@@ -24,7 +24,11 @@ class FakeSynthesizer:
         seconds_per_char: float = 0.1,
         fail_texts: frozenset[str] = frozenset(),
         fake_exception_count: int = 0,
+        max_batch: int = 1,
     ) -> None:
+        self.max_batch = max_batch
+        self.batches: list[int] = []
+        self.warmed_up = False
         self._voices = voices or ["default"]
         self.delay_s = delay_s
         self.seconds_per_char = seconds_per_char
@@ -35,6 +39,20 @@ class FakeSynthesizer:
 
     def voices(self) -> list[str]:
         return list(self._voices)
+
+    def warm_up(self) -> int:
+        self.warmed_up = True
+        return 0
+
+    def synthesize_batch(self, requests: list[tuple[str, str]]) -> list[Pcm | UserError]:
+        self.batches.append(len(requests))
+        out: list[Pcm | UserError] = []
+        for text, voice in requests:
+            try:
+                out.append(self.synthesize(text, voice))
+            except UserError as err:
+                out.append(err)
+        return out
 
     def synthesize(self, text: str, voice: str) -> Pcm:
         self.threads.add(threading.get_ident())

@@ -148,7 +148,7 @@ def load_model(cfg: ModelConfig, device: torch.device, dtype: torch.dtype) -> tu
         problems.append(f"{len(result.unexpected_keys)} unexpected weights (e.g. {result.unexpected_keys[0]})")
     if problems:
         raise ModelError(f"model.checkpoint: does not fit model.architecture: {'; '.join(problems)}")
-    return model.to(device=device, dtype=dtype).eval(), vocab
+    return model.to(device=device, dtype=dtype).eval().requires_grad_(False), vocab
 
 
 def load_vocoder(spec: str, cache_dir: str | None, device: torch.device) -> Any:
@@ -170,4 +170,4 @@ def load_vocoder(spec: str, cache_dir: str | None, device: torch.device) -> Any:
         vocoder.load_state_dict(state)
     except Exception as err:
         raise ModelError(f"model.vocoder: cannot load {spec}: {' '.join(str(err).split())[:200]}") from None
-    return vocoder.eval().to(device)
+    return vocoder.eval().requires_grad_(False).to(device)

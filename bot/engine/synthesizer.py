@@ -1,7 +1,8 @@
 """F5Synthesizer: text + voice id -> 24 kHz float32 PCM, on the device chosen in the config.
 
 Construction loads the model and vocoder and prepares every configured voice once (reference mel on
-the device, transcript kept for tokenising); `synthesize` then only tokenises, samples and vocodes.
+the device, transcript kept for tokenising); `synthesize_batch` then only tokenises, samples and
+vocodes. Several waiting messages (and the sentences of a long one) are sampled in one batched pass.
 Not thread-safe by design: the GPU worker thread is its only caller.
 """
 
@@ -16,12 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bot.config import ModelConfig, VoiceConfig
-from bot.engine.chunking import HOP_LENGTH, SpeakingRate, split_sentences, utf8_len
+from bot.config import EngineConfig, ModelConfig, VoiceConfig
+from bot.engine.chunking import FRAMES_PER_SECOND, HOP_LENGTH, SpeakingRate, split_sentences, utf8_len
+from bot.engine.fast_dit import FastDiT
 from bot.engine.loading import load_model, load_vocoder, resolve_device, resolve_dtype
 from bot.engine.reference import TARGET_RMS, load_reference
 from bot.engine.sampler import EulerCfgSampler
-from bot.errors import SynthesisError, TextError, VoiceError
+from bot.errors import SynthesisError, TextError, UserError, VoiceError
 from bot.events import SAMPLE_RATE, Pcm
 from bot.text import clean_text, is_speakable
 
@@ -31,6 +33,8 @@ MAX_TEXT_CHARS = 1000
 """A hard cap on one synthesis call, whatever the caller's own limit: bounded work per utterance."""
 
 CROSS_FADE_SECONDS = 0.08
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 @dataclass
@@ -46,23 +50,51 @@ class Voice:
     gain: float
 
 
+@dataclass
+class _Piece:
+    """One model call's worth of text: a sentence group of one request."""
+
+    request: int
+    text: str
+    voice: Voice
+    ids: torch.Tensor
+    duration: int
+
+
 class F5Synthesizer:
-    def __init__(self, model_cfg: ModelConfig, voices: list[VoiceConfig]) -> None:
+    def __init__(self, model_cfg: ModelConfig, voices: list[VoiceConfig], engine: EngineConfig | None = None) -> None:
         self.cfg = model_cfg
+        self.engine = engine or EngineConfig()
         self.device = resolve_device(model_cfg.device)
         self.dtype = resolve_dtype(model_cfg.dtype, self.device)
         t0 = time.perf_counter()
         self.model, self.vocab = load_model(model_cfg, self.device, self.dtype)
         self.vocoder = load_vocoder(model_cfg.vocoder, model_cfg.cache_dir, self.device)
-        self.sampler = EulerCfgSampler(
-            self.model.transformer, model_cfg.nfe_step, model_cfg.cfg_strength, model_cfg.sway_sampling_coef
-        )
+        self.vocoder_dtype = DTYPES[self.engine.vocoder_dtype] if self.device.type == "cuda" else torch.float32
+        self.vocoder.to(self.vocoder_dtype)
+        nfe, cfg, sway = model_cfg.nfe_step, model_cfg.cfg_strength, model_cfg.sway_sampling_coef
+        self.sampler = EulerCfgSampler(self.model.transformer, nfe, cfg, sway)
+        self.fast = FastDiT(self.model.transformer, nfe, cfg, sway) if self.engine.fast else None
+        self.graphs = None
+        if self.fast is not None and self.engine.cuda_graphs and self.device.type == "cuda":
+            from bot.engine.graphs import GraphedSampler
+
+            self.graphs = GraphedSampler(self.fast, self.engine.max_graphs)
+        # Buckets only pay where graphs replay fixed shapes; elsewhere exact lengths waste nothing.
+        self.bucket = self.engine.bucket_frames if self.graphs is not None else 1
+        self.max_batch = self.engine.max_batch if self.fast is not None else 1
         log.info(
-            "model loaded on %s (%s) in %.1f s", self.device, str(self.dtype).split(".")[-1], time.perf_counter() - t0
+            "model loaded on %s (%s, %s) in %.1f s",
+            self.device,
+            str(self.dtype).split(".")[-1],
+            "CUDA graphs" if self.graphs else "fast loop" if self.fast else "plain loop",
+            time.perf_counter() - t0,
         )
         self._voices: dict[str, Voice] = {}
         for i, voice in enumerate(voices):
             self.add_voice(voice, f"voices[{i}]")
+
+    # -- voices ----------------------------------------------------------------------------------------
 
     def voices(self) -> list[str]:
         return list(self._voices)
@@ -73,8 +105,8 @@ class F5Synthesizer:
         audio = load_reference(cfg.ref_audio, f"{name}.ref_audio")
         if audio.clipped_from is not None:
             log.warning(
-                "%s: reference clipped from %.1f s to %.1f s at a pause; make sure ref_text matches "
-                "only what remains, or trim the clip yourself",
+                "%s: reference clipped from %.1f s to %.1f s at a pause; make sure ref_text matches only what "
+                "remains, or trim the clip yourself",
                 name,
                 audio.clipped_from,
                 len(audio.pcm) / SAMPLE_RATE,
@@ -106,26 +138,95 @@ class F5Synthesizer:
         except KeyError:
             raise VoiceError(f"unknown voice {voice_id!r} (available: {', '.join(self._voices)})") from None
 
+    # -- synthesis -------------------------------------------------------------------------------------
+
     def synthesize(self, text: str, voice: str) -> Pcm:
         """Speak `text` in `voice`; long text is split at sentences and joined with a short cross-fade."""
-        v = self.voice(voice)
+        result = self.synthesize_batch([(text, voice)])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def synthesize_batch(self, requests: list[tuple[str, str]]) -> list[Pcm | UserError]:
+        """Speak several (text, voice) requests in as few batched passes as fit; a request that cannot be
+        spoken (no speakable text, unknown voice) gets its error in its place, the others their audio."""
+        results: list[Pcm | UserError | None] = [None] * len(requests)
+        pieces: list[_Piece] = []
+        for r, (text, voice_id) in enumerate(requests):
+            try:
+                pieces += self._pieces(r, text, self.voice(voice_id))
+            except UserError as err:
+                results[r] = err
+        waves = self._run_pieces(pieces)
+        for r in range(len(requests)):
+            if results[r] is None:
+                mine = [w for p, w in zip(pieces, waves, strict=True) if p.request == r]
+                pcm = cross_fade(mine, int(CROSS_FADE_SECONDS * SAMPLE_RATE))
+                gain = self.voice(requests[r][1]).gain
+                if gain != 1.0:
+                    pcm = np.clip(pcm * gain, -1.0, 1.0)
+                results[r] = pcm.astype(np.float32, copy=False)
+        return [r for r in results if r is not None]
+
+    def _pieces(self, request: int, text: str, v: Voice) -> list[_Piece]:
         cleaned = clean_text(text, MAX_TEXT_CHARS)
         if not is_speakable(cleaned):
             raise TextError("nothing speakable in the text after cleaning")
-        pieces = split_sentences(cleaned, v.rate.max_chunk_bytes(v.speed))
+        out = []
+        for piece in split_sentences(cleaned, v.rate.max_chunk_bytes(v.speed)):
+            ids = self.tokenize(v.ref_text + piece)
+            # as upstream: at least one frame beyond both the reference mel and the token count
+            n = max(v.rate.ref_frames + v.rate.gen_frames(piece, v.speed), v.ref_mel.shape[1] + 1, ids.shape[1] + 1)
+            out.append(_Piece(request=request, text=piece, voice=v, ids=ids, duration=n))
+        return out
+
+    def _run_pieces(self, pieces: list[_Piece]) -> list[Pcm]:
+        """Sample all pieces, in batches of similar length; GPU out-of-memory on a batch retries its
+        pieces one by one, and on a single piece drops the call with a SynthesisError."""
+        order = sorted(range(len(pieces)), key=lambda i: pieces[i].duration)
+        waves: list[Pcm | None] = [None] * len(pieces)
+        for start in range(0, len(order), self.max_batch):
+            group = order[start : start + self.max_batch]
+            for i, wave in zip(group, self._sample_guarded([pieces[i] for i in group]), strict=True):
+                waves[i] = wave
+        return [w for w in waves if w is not None]
+
+    def _sample_guarded(self, group: list[_Piece]) -> list[Pcm]:
         out_of_memory = False
         try:
-            waves = [self.synthesize_piece(piece, v) for piece in pieces]
+            return self.sample_pieces(group)
         except torch.OutOfMemoryError:
             out_of_memory = True
         if out_of_memory:
             # Released here, outside the except block: its traceback would keep the tensors alive.
             self.release_memory()
-            raise SynthesisError(f"GPU out of memory on a {len(cleaned)}-character text; utterance dropped")
-        pcm = cross_fade(waves, int(CROSS_FADE_SECONDS * SAMPLE_RATE))
-        if v.gain != 1.0:
-            pcm = np.clip(pcm * v.gain, -1.0, 1.0)
-        return pcm.astype(np.float32, copy=False)
+            if len(group) > 1:
+                log.warning("GPU out of memory on a batch of %d; retrying one by one", len(group))
+                return [w for p in group for w in self._sample_guarded([p])]
+        chars = sum(len(p.text) for p in group)
+        raise SynthesisError(f"GPU out of memory on a {chars}-character text; utterance dropped")
+
+    @torch.inference_mode()
+    def sample_pieces(self, group: list[_Piece], seed: int | None = None) -> list[Pcm]:
+        noises = [self.initial_noise(p.duration, seed) for p in group]
+        if self.fast is None:
+            mels = [
+                self.sampler.sample(p.voice.ref_mel, p.ids, p.duration, noise)
+                for p, noise in zip(group, noises, strict=True)
+            ]
+        else:
+            length = -(-max(p.duration for p in group) // self.bucket) * self.bucket
+            batch = self.fast.prepare(
+                [(p.voice.ref_mel, p.ids, p.duration, noise) for p, noise in zip(group, noises, strict=True)], length
+            )
+            out = self.graphs.run(batch) if self.graphs is not None else self.fast.sample(batch)
+            mels = [
+                torch.cat([p.voice.ref_mel, out[i : i + 1, p.voice.ref_mel.shape[1] : p.duration]], dim=1)
+                for i, p in enumerate(group)
+            ]
+        return [
+            self.vocode(mel[:, p.voice.rate.ref_frames :], p.voice.ref_rms) for p, mel in zip(group, mels, strict=True)
+        ]
 
     def release_memory(self) -> None:
         gc.collect()
@@ -144,21 +245,34 @@ class F5Synthesizer:
         gen = torch.Generator(device=self.device).manual_seed(secrets.randbits(63) if seed is None else seed)
         return torch.randn(frames, 100, generator=gen, device=self.device, dtype=self.dtype).unsqueeze(0)
 
-    @torch.inference_mode()
     def synthesize_piece(self, text: str, v: Voice, seed: int | None = None) -> Pcm:
-        ref_frames = v.rate.ref_frames
-        ids = self.tokenize(v.ref_text + text)
-        # as upstream: at least one frame beyond both the reference mel and the token count
-        duration = max(ref_frames + v.rate.gen_frames(text, v.speed), v.ref_mel.shape[1] + 1, ids.shape[1] + 1)
-        mel = self.sampler.sample(v.ref_mel, ids, duration, self.initial_noise(duration, seed))
-        return self.vocode(mel[:, ref_frames:, :], v.ref_rms)
+        """One sentence group, unbatched: what upstream's `infer_batch_process` computes for one chunk."""
+        return self.sample_pieces(self._pieces(0, text, v)[:1], seed)[0]
 
     def vocode(self, mel: torch.Tensor, ref_rms: float) -> Pcm:
-        wave = self.vocoder.decode(mel.float().permute(0, 2, 1))
+        wave = self.vocoder.decode(mel.to(self.vocoder_dtype).permute(0, 2, 1)).float()
         if ref_rms < TARGET_RMS:
             wave = wave * ref_rms / TARGET_RMS
-        out: Pcm = wave.squeeze(0).float().cpu().numpy()
+        out: Pcm = wave.squeeze(0).cpu().numpy()
         return out
+
+    # -- start-up --------------------------------------------------------------------------------------
+
+    def warm_up(self, gen_seconds: tuple[float, ...] = (0.5, 1, 2, 3, 4, 6, 8)) -> int:
+        """Run (and on CUDA, capture) every length bucket a danmaku of these lengths lands in, for each
+        voice, so the first real message is as fast as the hundredth. Returns the number of runs."""
+        lengths = sorted(
+            {
+                -(-(v.rate.ref_frames + max(int(s * FRAMES_PER_SECOND), 1)) // self.bucket) * self.bucket
+                for v in self._voices.values()
+                for s in gen_seconds
+            }
+        )
+        v = next(iter(self._voices.values()))
+        for n in lengths:
+            ids = self.tokenize(v.ref_text + "好")
+            self.sample_pieces([_Piece(0, "好", v, ids, max(n, v.ref_mel.shape[1] + 1))], seed=0)
+        return len(lengths)
 
 
 def cross_fade(waves: list[Pcm], overlap: int) -> Pcm:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -134,22 +135,74 @@ def test_bad_input_is_a_clear_error(synth: F5Synthesizer, text: str, voice: str,
 
 
 def test_out_of_memory_drops_the_utterance_and_recovers(synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = synth.synthesize_piece
-    calls: list[str] = []
+    real = synth.sample_pieces
+    calls: list[int] = []
 
-    def oom_once(text: str, v: object, seed: int | None = None) -> np.ndarray:
-        if not calls:
-            calls.append(text)
+    def oom_on_batches_and_first_single(group: list[Any], seed: int | None = None) -> list[np.ndarray]:
+        calls.append(len(group))
+        if len(group) > 1 or len(calls) == 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(text, v, seed)  # type: ignore[arg-type]
+        return real(group, seed)
 
     released: list[bool] = []
-    monkeypatch.setattr(synth, "synthesize_piece", oom_once)
+    monkeypatch.setattr(synth, "sample_pieces", oom_on_batches_and_first_single)
     monkeypatch.setattr(synth, "release_memory", lambda: released.append(True))
+    # a batch of two OOMs -> retried one by one -> the first single OOMs too: the call is dropped
     with pytest.raises(SynthesisError, match="GPU out of memory"):
-        synth.synthesize("第一句", "zh")
-    assert released == [True]
-    assert len(synth.synthesize("第二句", "zh")) > 0
+        synth.synthesize_batch([("第一句", "zh"), ("第二句", "zh")])
+    assert calls == [2, 1] and released == [True, True]
+    # and the engine goes on
+    assert len(synth.synthesize("第三句", "zh")) > 0
+
+
+def test_fast_loop_matches_upstream_cfm_sample_with_and_without_padding(synth: F5Synthesizer) -> None:
+    """The static-shape loop (masked bucket padding, precomputed modulation, fused QKV) in fp32 against
+    upstream's CFM.sample on the same weights and noise."""
+    from f5_tts.model.utils import convert_char_to_pinyin
+
+    from bot.engine.reference import TARGET_RMS, load_reference
+    from tests.conftest import ZH_REF
+
+    assert synth.fast is not None
+    v = synth.voice("zh")
+    audio = load_reference(ZH_REF, "ref")
+    wave = torch.from_numpy(audio.pcm).unsqueeze(0) * (TARGET_RMS / audio.rms if audio.rms < TARGET_RMS else 1.0)
+    ids = synth.tokenize(v.ref_text + MEDIUM)
+    n = v.rate.ref_frames + v.rate.gen_frames(MEDIUM)
+    up, _ = synth.model.sample(
+        cond=wave,
+        text=convert_char_to_pinyin([v.ref_text + MEDIUM]),
+        duration=n,
+        steps=16,
+        cfg_strength=2.0,
+        sway_sampling_coef=-1.0,
+        seed=3,
+    )
+    for length in (n, n + 37, -(-n // 64) * 64 + 64):
+        batch = synth.fast.prepare([(v.ref_mel, ids, n, synth.initial_noise(n, 3))], length)
+        out = synth.fast.sample(batch)
+        assert bool((out[:, n:] == 0).all())  # padding never leaks, and stays finite
+        mel = torch.cat([v.ref_mel, out[:, v.ref_mel.shape[1] : n]], dim=1)
+        assert rel_err(mel, up) <= 1e-4, length
+
+
+def test_batched_equals_one_by_one(synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = ["你好", MEDIUM, "主播好厉害，这波操作太秀了！", "GG wp", "今天几点下播？"]
+    alone = [synth.synthesize(t, "zh") for t in texts]
+    monkeypatch.setattr(synth, "bucket", 64)  # also through bucket padding, as on the GPU
+    together = synth.synthesize_batch([(t, "zh") for t in texts])
+    for a, b in zip(alone, together, strict=True):
+        assert isinstance(b, np.ndarray) and a.shape == b.shape
+        assert rel_err(b, a) <= 1e-4
+
+
+def test_a_bad_request_in_a_batch_fails_alone(synth: F5Synthesizer) -> None:
+    out = synth.synthesize_batch([("你好", "zh"), ("🎉", "zh"), ("hi", "nobody"), ("再见", "zh")])
+    assert [type(o).__name__ for o in out] == ["ndarray", "TextError", "VoiceError", "ndarray"]
+
+
+def test_warm_up_runs_each_bucket(synth: F5Synthesizer) -> None:
+    assert synth.warm_up(gen_seconds=(0.5, 1.0)) == 2
 
 
 def test_voices_can_be_added_and_removed(synth: F5Synthesizer, write_wav: Callable[..., Path]) -> None:

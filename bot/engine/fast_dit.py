@@ -1,0 +1,175 @@
+"""An inference-only, static-shape restructuring of f5-tts's DiT sampling loop.
+
+It shares the DiT module's weights and computes the same function as upstream's `CFM.sample` (checked
+in CI to 1e-4 in fp32), reorganised so that a whole NFE loop can be captured in one CUDA graph:
+
+- what depends only on the time step is precomputed for the fixed schedule: the timestep embedding,
+  every block's AdaLN modulation (6 x dim per block and step) and the final layer's;
+- what depends only on the utterance is computed once per utterance, at its exact length: the text
+  embedding (its ConvNeXt/GRN layers mix positions, so it must not see bucket padding) and the
+  reference/text part of the input projection (a linear layer: proj(cat(x, c, t)) = Wx x + (Wc c + Wt t + b));
+- per step only the noisy mel's part of the projection, the convolutional position embedding and the
+  transformer blocks run; Q, K and V come from one fused GEMM; RoPE cos/sin tables are cached per length;
+  classifier-free guidance is one batch of 2B rows (conditional rows, then unconditional rows).
+
+Sequences are padded to a bucket length so shapes repeat. Padding is masked, never heard: padded
+keys are excluded from attention, padded frames are zeroed before every convolution (exactly the zeros
+an unpadded convolution sees past the end) and after every Euler step. Each item of a batch therefore
+gets the same result as alone, up to floating-point reassociation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from bot.engine.sampler import time_grid
+
+
+@dataclass
+class PreparedBatch:
+    """Static inputs of one sampling run (batch B, bucket length N); reused as CUDA-graph inputs."""
+
+    noise: torch.Tensor  # (B, N, 100); zero past each item's length
+    base: torch.Tensor  # (2B, N, dim): Wc cond + Wt text + b, conditional rows then unconditional rows
+    valid: torch.Tensor  # (B, N, 1) model dtype, 1 on frames that exist
+    key_mask: torch.Tensor | None  # (2B, 1, 1, N) bool, None when nothing is padded
+    conv_mask: torch.Tensor  # (2B, 1, N) bool
+
+
+class FastDiT:
+    def __init__(self, dit: Any, nfe: int, cfg_strength: float, sway: float | None) -> None:
+        self.dit = dit
+        self.nfe = nfe
+        self.cfg = cfg_strength
+        p = next(dit.parameters())
+        self.device, self.dtype = p.device, p.dtype
+        blocks = dit.transformer_blocks
+        self.heads = blocks[0].attn.heads
+        self.pe_attn_head = blocks[0].attn.processor.pe_attn_head
+        self.w_qkv = [torch.cat([b.attn.to_q.weight, b.attn.to_k.weight, b.attn.to_v.weight]) for b in blocks]
+        self.b_qkv = [torch.cat([b.attn.to_q.bias, b.attn.to_k.bias, b.attn.to_v.bias]) for b in blocks]
+        proj = dit.input_embed.proj
+        mel_dim = dit.proj_out.out_features
+        self.mel_dim = mel_dim
+        self.w_x = proj.weight[:, :mel_dim]
+        self.w_cond = proj.weight[:, mel_dim : 2 * mel_dim]
+        self.w_text = proj.weight[:, 2 * mel_dim :]
+        self._rope: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        with torch.inference_mode():
+            t = time_grid(nfe, sway, self.device, self.dtype)
+            self.dt = [(t[i + 1] - t[i]).clone() for i in range(nfe)]
+            temb = torch.cat([dit.time_embed(t[i].reshape(1)) for i in range(nfe)])  # (nfe, dim), as upstream
+            silu = F.silu(temb)
+            # (nfe, depth, 6, dim): shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp
+            self.block_mod = torch.stack(
+                [b.attn_norm.linear(silu).unflatten(-1, (6, -1)) for b in blocks], dim=1
+            ).contiguous()
+            self.final_mod = dit.norm_out.linear(silu).unflatten(-1, (2, -1)).contiguous()  # scale, shift
+
+    # -- per utterance -------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def prepare(self, items: list[tuple[torch.Tensor, torch.Tensor, int, torch.Tensor]], length: int) -> PreparedBatch:
+        """items: (ref_mel (1, n_ref, 100), text ids (1, nt), duration n, noise (1, n, 100)); all n <= length."""
+        b = len(items)
+        dim = self.w_x.shape[0]
+        base = torch.zeros(2 * b, length, dim, device=self.device, dtype=self.dtype)
+        noise = torch.zeros(b, length, self.mel_dim, device=self.device, dtype=self.dtype)
+        lens = torch.tensor([n for _, _, n, _ in items], device=self.device)
+        bias = self.dit.input_embed.proj.bias
+        for i, (ref_mel, ids, n, item_noise) in enumerate(items):
+            cond = F.pad(ref_mel, (0, 0, 0, n - ref_mel.shape[1]))
+            text_cond = self.dit.text_embed(ids, seq_len=n, drop_text=False)
+            text_uncond = self.dit.text_embed(ids, seq_len=n, drop_text=True)
+            base[i, :n] = (F.linear(cond, self.w_cond) + F.linear(text_cond, self.w_text, bias))[0]
+            base[b + i, :n] = F.linear(text_uncond, self.w_text, bias)[0]
+            noise[i, :n] = item_noise[0]
+        frames = torch.arange(length, device=self.device)
+        valid = frames[None, :] < lens[:, None]  # (B, N)
+        valid2 = torch.cat([valid, valid])
+        padded = bool((lens < length).any())
+        return PreparedBatch(
+            noise=noise,
+            base=base,
+            valid=valid.unsqueeze(-1).to(self.dtype),
+            key_mask=valid2[:, None, None, :] if padded else None,
+            conv_mask=valid2.unsqueeze(1),
+        )
+
+    def rope(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if length not in self._rope:
+            freqs, _ = self.dit.rotary_embed.forward_from_seq_len(length)  # (1, N, dim_head), float32
+            self._rope[length] = (freqs.cos()[:, None], freqs.sin()[:, None])
+        return self._rope[length]
+
+    # -- the loop (graph-capturable: no host sync, no allocation that depends on data) -------------------
+
+    @torch.inference_mode()
+    def sample(self, batch: PreparedBatch) -> torch.Tensor:
+        """Integrate from `batch.noise`; returns (B, N, 100). Padded frames come back as zeros."""
+        x = batch.noise
+        rope = self.rope(x.shape[1])
+        for step in range(self.nfe):
+            x = (x + self.dt[step] * self.flow(x, batch, step, rope)) * batch.valid
+        return x
+
+    def flow(
+        self, x: torch.Tensor, batch: PreparedBatch, step: int, rope: tuple[torch.Tensor, torch.Tensor]
+    ) -> torch.Tensor:
+        xp = F.linear(x, self.w_x)
+        h = batch.base + torch.cat([xp, xp])
+        h = self._conv_pos(h, batch.conv_mask) + h
+        for j, block in enumerate(self.dit.transformer_blocks):
+            h = self._block(j, block, h, self.block_mod[step, j], batch.key_mask, rope)
+        scale, shift = self.final_mod[step]
+        h = F.layer_norm(h, h.shape[-1:], eps=1e-6) * (1 + scale) + shift
+        out = self.dit.proj_out(h)
+        pred, null = torch.chunk(out, 2, dim=0)
+        flow: torch.Tensor = pred + (pred - null) * self.cfg
+        return flow
+
+    def _conv_pos(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        seq = self.dit.input_embed.conv_pos_embed.conv1d
+        y = h.transpose(1, 2).masked_fill(~mask, 0.0)
+        y = seq[1](seq[0](y)).masked_fill(~mask, 0.0)
+        out: torch.Tensor = seq[3](seq[2](y)).masked_fill(~mask, 0.0).transpose(1, 2)
+        return out
+
+    def _block(
+        self,
+        j: int,
+        block: Any,
+        h: torch.Tensor,
+        mod: torch.Tensor,
+        key_mask: torch.Tensor | None,
+        rope: tuple[torch.Tensor, torch.Tensor],
+    ) -> torch.Tensor:
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod
+        rows, length, dim = h.shape
+        norm = F.layer_norm(h, (dim,), eps=1e-6) * (1 + scale_msa) + shift_msa
+        q, k, v = F.linear(norm, self.w_qkv[j], self.b_qkv[j]).view(rows, length, 3, self.heads, -1).unbind(2)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        attn = block.attn
+        if attn.q_norm is not None:
+            q, k = attn.q_norm(q), attn.k_norm(k)
+        q, k = _rotary(q, rope, self.pe_attn_head), _rotary(k, rope, self.pe_attn_head)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
+        a = attn.to_out[0](a.transpose(1, 2).reshape(rows, length, dim))
+        h = h + gate_msa * a
+        norm = F.layer_norm(h, (dim,), eps=1e-6) * (1 + scale_mlp) + shift_mlp
+        out: torch.Tensor = h + gate_mlp * block.ff.ff[2](block.ff.ff[0](norm))
+        return out
+
+
+def _rotary(t: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], heads: int | None) -> torch.Tensor:
+    """x-transformers' apply_rotary_pos_emb (interleaved pairs, fp32 tables) with cached cos/sin."""
+    cos, sin = rope
+    if heads is not None:
+        return torch.cat([_rotary(t[:, :heads], rope, None), t[:, heads:]], dim=1)
+    pairs = t.view(*t.shape[:-1], -1, 2)
+    rotated = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+    return (t * cos + rotated * sin).to(t.dtype)

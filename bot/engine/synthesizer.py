@@ -72,17 +72,7 @@ class F5Synthesizer:
         self.vocoder = load_vocoder(model_cfg.vocoder, model_cfg.cache_dir, self.device)
         self.vocoder_dtype = DTYPES[self.engine.vocoder_dtype] if self.device.type == "cuda" else torch.float32
         self.vocoder.to(self.vocoder_dtype)
-        nfe, cfg, sway = model_cfg.nfe_step, model_cfg.cfg_strength, model_cfg.sway_sampling_coef
-        self.sampler = EulerCfgSampler(self.model.transformer, nfe, cfg, sway)
-        self.fast = FastDiT(self.model.transformer, nfe, cfg, sway) if self.engine.fast else None
-        self.graphs = None
-        if self.fast is not None and self.engine.cuda_graphs and self.device.type == "cuda":
-            from bot.engine.graphs import GraphedSampler
-
-            self.graphs = GraphedSampler(self.fast, self.engine.max_graphs)
-        # Buckets only pay where graphs replay fixed shapes; elsewhere exact lengths waste nothing.
-        self.bucket = self.engine.bucket_frames if self.graphs is not None else 1
-        self.max_batch = self.engine.max_batch if self.fast is not None else 1
+        self.set_steps(model_cfg.nfe_step)
         log.info(
             "model loaded on %s (%s, %s) in %.1f s",
             self.device,
@@ -93,6 +83,20 @@ class F5Synthesizer:
         self._voices: dict[str, Voice] = {}
         for i, voice in enumerate(voices):
             self.add_voice(voice, f"voices[{i}]")
+
+    def set_steps(self, nfe: int) -> None:
+        """(Re)build the sampling loop for `nfe` steps; captured graphs of the old schedule are dropped."""
+        cfg, sway = self.cfg.cfg_strength, self.cfg.sway_sampling_coef
+        self.sampler = EulerCfgSampler(self.model.transformer, nfe, cfg, sway)
+        self.fast = FastDiT(self.model.transformer, nfe, cfg, sway) if self.engine.fast else None
+        self.graphs = None
+        if self.fast is not None and self.engine.cuda_graphs and self.device.type == "cuda":
+            from bot.engine.graphs import GraphedSampler
+
+            self.graphs = GraphedSampler(self.fast, self.engine.max_graphs)
+        # Buckets only pay where graphs replay fixed shapes; elsewhere exact lengths waste nothing.
+        self.bucket = self.engine.bucket_frames if self.graphs is not None else 1
+        self.max_batch = self.engine.max_batch if self.fast is not None else 1
 
     # -- voices ----------------------------------------------------------------------------------------
 

@@ -45,8 +45,13 @@ head:
 """
 
 
-def write_tiny_model(out_dir: str | Path, seed: int = 0, architecture: str = "tiny") -> Path:
-    """Create `out_dir` with a random-weight checkpoint of `architecture`; returns the folder."""
+FULL_VOCOS_SIZES = {"dim: 64": "dim: 512", "intermediate_dim: 128": "intermediate_dim: 1536", "num_layers: 2": "num_layers: 8"}
+"""charactr/vocos-mel-24khz's sizes: for benchmarks with the real architectures."""
+
+
+def write_tiny_model(out_dir: str | Path, seed: int = 0, architecture: str = "tiny", full_vocos: bool = False) -> Path:
+    """Create `out_dir` with a random-weight checkpoint of `architecture` (and a Vocos of the real size
+    when `full_vocos`); returns the folder."""
     from safetensors.torch import save_file
     from vocos import Vocos
 
@@ -68,7 +73,11 @@ def write_tiny_model(out_dir: str | Path, seed: int = 0, architecture: str = "ti
     state = {f"ema_model.{k}": v.contiguous() for k, v in model.state_dict().items() if not k.startswith("mel_spec.")}
     save_file(state, str(out / "model.safetensors"))
 
-    (out / "vocos" / "config.yaml").write_text(TINY_VOCOS_CONFIG, encoding="utf-8")
+    vocos_config = TINY_VOCOS_CONFIG
+    if full_vocos:
+        for small, big in FULL_VOCOS_SIZES.items():
+            vocos_config = vocos_config.replace(small, big)
+    (out / "vocos" / "config.yaml").write_text(vocos_config, encoding="utf-8")
     vocoder = Vocos.from_hparams(str(out / "vocos" / "config.yaml"))
     torch.save(vocoder.state_dict(), out / "vocos" / "pytorch_model.bin")
     return out

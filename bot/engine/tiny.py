@@ -45,7 +45,11 @@ head:
 """
 
 
-FULL_VOCOS_SIZES = {"dim: 64": "dim: 512", "intermediate_dim: 128": "intermediate_dim: 1536", "num_layers: 2": "num_layers: 8"}
+FULL_VOCOS_SIZES = {
+    "dim: 64": "dim: 512",
+    "intermediate_dim: 128": "intermediate_dim: 1536",
+    "num_layers: 2": "num_layers: 8",
+}
 """charactr/vocos-mel-24khz's sizes: for benchmarks with the real architectures."""
 
 

@@ -93,6 +93,12 @@ def main() -> None:
     }
     print(json.dumps(res["cold_start"]), flush=True)
 
+    if cuda:
+        res["accuracy"] = accuracy(ours, make, bm.ref_path)
+        print(json.dumps(res["accuracy"]), flush=True)
+        res["variants"] = variants(make, ours, sync, args.runs)
+        print(json.dumps(res["variants"]), flush=True)
+
     from f5_tts.infer.utils_infer import infer_batch_process
 
     ref_t = torch.from_numpy(ref.astype(np.float32)).unsqueeze(0)
@@ -148,10 +154,6 @@ def main() -> None:
             rows.append(row)
     res["runs"] = rows
     res["graphs_resident"] = len(ours.graphs) if ours.graphs is not None else 0
-
-    if cuda:
-        res["accuracy"] = accuracy(ours, make, bm.ref_path)
-        print(json.dumps(res["accuracy"]), flush=True)
 
     if args.out:
         Path(args.out).write_text(json.dumps(res, indent=1), encoding="utf-8")
@@ -221,6 +223,34 @@ def accuracy(ours16: Any, make: Any, ref_path: Path) -> dict[str, Any]:
     for name, dt in (("vocoder_fp16", torch.float16), ("vocoder_bf16", torch.bfloat16)):
         out[name] = {"wave_rel_err_same_mel": _rel(wave(ref, dt), ref_wave)}
     voc.to(torch.float32)
+    return out
+
+
+def variants(make: Any, ours: Any, sync: Any, runs: int) -> dict[str, Any]:
+    """What each engine setting buys: one short and one medium danmaku at NFE 16, batch 1."""
+    import torch
+
+    out: dict[str, Any] = {}
+    configs = {
+        "plain_loop": dict(fast=False),
+        "fast_eager": dict(cuda_graphs=False, compile=False),
+        "graphs_no_compile": dict(compile=False),
+        "graphs_compile_vocoder_fp16": dict(vocoder_dtype="float16"),
+    }
+    for name, engine in configs.items():
+        synth = make("float16", warmup=False, **engine)
+        for text in ("short", "medium"):
+            for _ in range(2):
+                synth.synthesize(TEXTS[text], "ref")
+            out[f"{name}/{text}"] = stats(timed(lambda t=text, s=synth: s.synthesize(TEXTS[t], "ref"), runs, sync))[
+                "median_s"
+            ]
+        del synth
+        torch.cuda.empty_cache()
+    for text in ("short", "medium"):
+        out[f"graphs_compile/{text}"] = stats(timed(lambda t=text: ours.synthesize(TEXTS[t], "ref"), runs, sync))[
+            "median_s"
+        ]
     return out
 
 

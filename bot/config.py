@@ -125,10 +125,21 @@ class EngineConfig(Strict):
     fast: bool = Field(default=True, description="the static-shape loop (bot/engine/fast_dit.py); false = plain")
     cuda_graphs: bool = Field(default=True, description="capture each (batch, length bucket) loop on CUDA")
     bucket_frames: int = Field(default=64, ge=1, le=1024, description="lengths round up to this (masked)")
-    max_graphs: int = Field(default=32, ge=1, le=512, description="captured graphs kept resident (LRU)")
+    max_graphs: int = Field(default=64, ge=1, le=512, description="captured graphs kept resident (LRU)")
     max_batch: int = Field(default=8, ge=1, le=64, description="waiting messages synthesised in one pass")
     vocoder_dtype: Literal["float32", "float16", "bfloat16"] = "float32"
     warmup: bool = Field(default=True, description="capture the buckets in use at start")
+    compile: bool | None = Field(default=None, description="torch.compile the blocks; null = on CUDA with Triton")
+    cache_dir: ConfigPath | None = Field(default=None, description="compile caches; default: the user cache dir")
+
+    def resolved_cache_dir(self) -> str:
+        """systemd's CacheDirectory= (via $CACHE_DIRECTORY), else $XDG_CACHE_HOME or ~/.cache, /ishowtts-bot."""
+        if self.cache_dir:
+            return self.cache_dir
+        if os.environ.get("CACHE_DIRECTORY"):
+            return os.environ["CACHE_DIRECTORY"].split(":")[0]
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return os.path.join(base, "ishowtts-bot")
 
 
 class VoiceConfig(Strict):

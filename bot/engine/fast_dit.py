@@ -59,6 +59,7 @@ class FastDiT:
         self.w_cond = proj.weight[:, mel_dim : 2 * mel_dim]
         self.w_text = proj.weight[:, 2 * mel_dim :]
         self._rope: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._block_fn: Any = block_forward
         with torch.inference_mode():
             t = time_grid(nfe, sway, self.device, self.dtype)
             self.dt = [(t[i + 1] - t[i]).clone() for i in range(nfe)]
@@ -148,21 +149,77 @@ class FastDiT:
         key_mask: torch.Tensor | None,
         rope: tuple[torch.Tensor, torch.Tensor],
     ) -> torch.Tensor:
-        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod
-        rows, length, dim = h.shape
-        norm = F.layer_norm(h, (dim,), eps=1e-6) * (1 + scale_msa) + shift_msa
-        q, k, v = F.linear(norm, self.w_qkv[j], self.b_qkv[j]).view(rows, length, 3, self.heads, -1).unbind(2)
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        attn = block.attn
-        if attn.q_norm is not None:
-            q, k = attn.q_norm(q), attn.k_norm(k)
-        q, k = _rotary(q, rope, self.pe_attn_head), _rotary(k, rope, self.pe_attn_head)
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
-        a = attn.to_out[0](a.transpose(1, 2).reshape(rows, length, dim))
-        h = h + gate_msa * a
-        norm = F.layer_norm(h, (dim,), eps=1e-6) * (1 + scale_mlp) + shift_mlp
-        out: torch.Tensor = h + gate_mlp * block.ff.ff[2](block.ff.ff[0](norm))
+        attn, ff = block.attn, block.ff.ff
+        args = (
+            h,
+            mod,
+            self.w_qkv[j],
+            self.b_qkv[j],
+            attn.to_out[0].weight,
+            attn.to_out[0].bias,
+            ff[0][0].weight,
+            ff[0][0].bias,
+            ff[2].weight,
+            ff[2].bias,
+            rope[0],
+            rope[1],
+            key_mask,
+        )
+        if attn.q_norm is not None:  # qk-norm models: eager, with the block's own norm modules
+            return block_forward(
+                *args, heads=self.heads, pe_attn_head=self.pe_attn_head, qk_norm=(attn.q_norm, attn.k_norm)
+            )
+        out: torch.Tensor = self._block_fn(*args, heads=self.heads, pe_attn_head=self.pe_attn_head)
         return out
+
+    def compile(self, cache_dir: str | None) -> None:
+        """Fuse each block's elementwise work (norms, modulation, RoPE, GELU, gates) with torch.compile.
+
+        One compiled graph serves all blocks (weights are arguments, not constants) and, with dynamic
+        shapes, every batch size and length bucket; the inductor cache on disk makes a restart reuse it.
+        """
+        import os
+
+        if cache_dir:
+            os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(cache_dir, "inductor"))
+            os.environ.setdefault("TRITON_CACHE_DIR", os.path.join(cache_dir, "triton"))
+        self._block_fn = torch.compile(block_forward, dynamic=True, fullgraph=True)
+
+
+def block_forward(
+    h: torch.Tensor,
+    mod: torch.Tensor,
+    w_qkv: torch.Tensor,
+    b_qkv: torch.Tensor,
+    w_o: torch.Tensor,
+    b_o: torch.Tensor,
+    w_1: torch.Tensor,
+    b_1: torch.Tensor,
+    w_2: torch.Tensor,
+    b_2: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    key_mask: torch.Tensor | None,
+    heads: int,
+    pe_attn_head: int | None,
+    qk_norm: tuple[Any, Any] | None = None,
+) -> torch.Tensor:
+    """One DiTBlock (AdaLN-modulated attention and feed-forward) with its modulation precomputed."""
+    shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod.unbind(0)
+    rows, length, dim = h.shape
+    norm = F.layer_norm(h, (dim,), eps=1e-6) * (1 + scale_msa) + shift_msa
+    q, k, v = F.linear(norm, w_qkv, b_qkv).view(rows, length, 3, heads, -1).unbind(2)
+    q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+    if qk_norm is not None:
+        q, k = qk_norm[0](q), qk_norm[1](k)
+    q, k = _rotary(q, (cos, sin), pe_attn_head), _rotary(k, (cos, sin), pe_attn_head)
+    a = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
+    a = F.linear(a.transpose(1, 2).reshape(rows, length, dim), w_o, b_o)
+    h = h + gate_msa * a
+    norm = F.layer_norm(h, (dim,), eps=1e-6) * (1 + scale_mlp) + shift_mlp
+    hidden = F.gelu(F.linear(norm, w_1, b_1), approximate="tanh")
+    out: torch.Tensor = h + gate_mlp * F.linear(hidden, w_2, b_2)
+    return out
 
 
 def _rotary(t: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], heads: int | None) -> torch.Tensor:

@@ -20,6 +20,7 @@ import torch
 from bot.config import EngineConfig, ModelConfig, VoiceConfig
 from bot.engine.chunking import FRAMES_PER_SECOND, HOP_LENGTH, SpeakingRate, split_sentences, utf8_len
 from bot.engine.fast_dit import FastDiT
+from bot.engine.graphs import GraphedSampler
 from bot.engine.loading import load_model, load_vocoder, resolve_device, resolve_dtype
 from bot.engine.reference import TARGET_RMS, load_reference
 from bot.engine.sampler import EulerCfgSampler
@@ -89,14 +90,23 @@ class F5Synthesizer:
         cfg, sway = self.cfg.cfg_strength, self.cfg.sway_sampling_coef
         self.sampler = EulerCfgSampler(self.model.transformer, nfe, cfg, sway)
         self.fast = FastDiT(self.model.transformer, nfe, cfg, sway) if self.engine.fast else None
-        self.graphs = None
+        if self.fast is not None and self._want_compile():
+            self.fast.compile(self.engine.resolved_cache_dir())
+        self.graphs: GraphedSampler | None = None
         if self.fast is not None and self.engine.cuda_graphs and self.device.type == "cuda":
-            from bot.engine.graphs import GraphedSampler
-
             self.graphs = GraphedSampler(self.fast, self.engine.max_graphs)
         # Buckets only pay where graphs replay fixed shapes; elsewhere exact lengths waste nothing.
         self.bucket = self.engine.bucket_frames if self.graphs is not None else 1
         self.max_batch = self.engine.max_batch if self.fast is not None else 1
+
+    def _want_compile(self) -> bool:
+        if self.engine.compile is not None:
+            return self.engine.compile
+        if self.device.type != "cuda":
+            return False
+        import importlib.util
+
+        return importlib.util.find_spec("triton") is not None
 
     # -- voices ----------------------------------------------------------------------------------------
 
@@ -220,9 +230,11 @@ class F5Synthesizer:
             ]
         else:
             length = -(-max(p.duration for p in group) // self.bucket) * self.bucket
-            batch = self.fast.prepare(
-                [(p.voice.ref_mel, p.ids, p.duration, noise) for p, noise in zip(group, noises, strict=True)], length
-            )
+            items = [(p.voice.ref_mel, p.ids, p.duration, noise) for p, noise in zip(group, noises, strict=True)]
+            if self.graphs is not None:
+                # Batch sizes round up to a power of two (repeating the first item) so a few graphs serve all.
+                items += [items[0]] * (batch_bucket(len(items)) - len(items))
+            batch = self.fast.prepare(items, length)
             out = self.graphs.run(batch) if self.graphs is not None else self.fast.sample(batch)
             mels = [
                 torch.cat([p.voice.ref_mel, out[i : i + 1, p.voice.ref_mel.shape[1] : p.duration]], dim=1)
@@ -264,7 +276,8 @@ class F5Synthesizer:
 
     def warm_up(self, gen_seconds: tuple[float, ...] = (0.5, 1, 2, 3, 4, 6, 8)) -> int:
         """Run (and on CUDA, capture) every length bucket a danmaku of these lengths lands in, for each
-        voice, so the first real message is as fast as the hundredth. Returns the number of runs."""
+        voice and each batch size, so the first real message is as fast as the hundredth. Returns the
+        number of shapes run."""
         lengths = sorted(
             {
                 -(-(v.rate.ref_frames + max(int(s * FRAMES_PER_SECOND), 1)) // self.bucket) * self.bucket
@@ -273,10 +286,17 @@ class F5Synthesizer:
             }
         )
         v = next(iter(self._voices.values()))
-        for n in lengths:
-            ids = self.tokenize(v.ref_text + "好")
-            self.sample_pieces([_Piece(0, "好", v, ids, max(n, v.ref_mel.shape[1] + 1))], seed=0)
-        return len(lengths)
+        ids = self.tokenize(v.ref_text + "好")
+        sizes = sorted({batch_bucket(b) for b in range(1, self.max_batch + 1)}) if self.graphs is not None else [1]
+        for b in sizes:
+            for n in lengths:
+                self.sample_pieces([_Piece(0, "好", v, ids, max(n, v.ref_mel.shape[1] + 1))] * b, seed=0)
+        return len(lengths) * len(sizes)
+
+
+def batch_bucket(n: int) -> int:
+    """The next power of two: the batch sizes that get their own CUDA graphs."""
+    return 1 << (n - 1).bit_length()
 
 
 def cross_fade(waves: list[Pcm], overlap: int) -> Pcm:

@@ -38,7 +38,7 @@ def main() -> None:
             try:
                 with sdpa_kernel([backend]):
                     outs[name] = F.scaled_dot_product_attention(q, k, v, attn_mask=m)
-                    res[name] = bench(lambda m=m: F.scaled_dot_product_attention(q, k, v, attn_mask=m))
+                    res[name] = bench(lambda q=q, k=k, v=v, m=m: F.scaled_dot_product_attention(q, k, v, attn_mask=m))
             except RuntimeError as err:
                 res[name] = float("nan")
                 print(name, "unsupported:", str(err).splitlines()[0][:100])

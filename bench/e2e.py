@@ -78,7 +78,7 @@ def main() -> None:
             source={"type": "replay", "path": str(replay), "speed": 1.0},
             output={"type": "null"},
             queue={"max_size": 256, "max_age_s": 60},
-            engine={**data["engine"], "warmup": False},
+            engine=data["engine"],
         )
         cfg = parse_config(data, bm.tmp / "config.yaml")
         sink = NullSink()

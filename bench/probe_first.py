@@ -1,6 +1,6 @@
 """Probe: where the time of the first short danmaku after warm-up goes, phase by phase.
 
-    python bench/probe_first.py
+python bench/probe_first.py
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ def main() -> None:
         marks.append((f"graph{'(captured)' if synth.graphs.captures else ''}", time.perf_counter()))
         synth.vocode(out[:, v.rate.ref_frames : p.duration], v.ref_rms)
         marks.append(("vocode+copy", time.perf_counter()))
-        print(f"attempt {attempt}: " + ", ".join(
-            f"{name} {1000 * (t - marks[i][1]):.1f} ms" for i, (name, t) in enumerate(marks[1:])))
+        print(
+            f"attempt {attempt}: "
+            + ", ".join(f"{name} {1000 * (t - marks[i][1]):.1f} ms" for i, (name, t) in enumerate(marks[1:]))
+        )
 
 
 if __name__ == "__main__":

@@ -274,24 +274,27 @@ class F5Synthesizer:
 
     # -- start-up --------------------------------------------------------------------------------------
 
-    def warm_up(self, gen_seconds: tuple[float, ...] = (0.5, 1, 2, 3, 4, 6, 8)) -> int:
-        """Run (and on CUDA, capture) every length bucket a danmaku of these lengths lands in, for each
-        voice and each batch size, so the first real message is as fast as the hundredth. Returns the
-        number of shapes run."""
-        lengths = sorted(
-            {
-                -(-(v.rate.ref_frames + max(int(s * FRAMES_PER_SECOND), 1)) // self.bucket) * self.bucket
-                for v in self._voices.values()
-                for s in gen_seconds
-            }
-        )
-        v = next(iter(self._voices.values()))
-        ids = self.tokenize(v.ref_text + "好")
-        sizes = sorted({batch_bucket(b) for b in range(1, self.max_batch + 1)}) if self.graphs is not None else [1]
-        for b in sizes:
-            for n in lengths:
-                self.sample_pieces([_Piece(0, "好", v, ids, max(n, v.ref_mel.shape[1] + 1))] * b, seed=0)
-        return len(lengths) * len(sizes)
+    def warm_up(self, max_gen_seconds: float = 8.0, max_batched_gen_seconds: float = 4.0) -> int:
+        """Run (and on CUDA, capture) every length bucket a danmaku of up to `max_gen_seconds` lands in,
+        for each voice, alone and (up to `max_batched_gen_seconds`) in each batch size, then speak one
+        sentence through the whole path, so the first real message is as fast as the hundredth.
+        Returns the number of shapes run."""
+        sizes = sorted({batch_bucket(b) for b in range(1, self.max_batch + 1)}) if self.graphs is not None else []
+        shapes: set[tuple[int, int]] = set()  # without graphs nothing is shape-specific: only the last step
+        for v in self._voices.values():
+            start = v.ref_mel.shape[1] + 1
+            for b in sizes:
+                limit = max_gen_seconds if b == 1 else max_batched_gen_seconds
+                end = v.rate.ref_frames + int(limit * FRAMES_PER_SECOND)
+                for n in range(start, end + self.bucket, self.bucket):
+                    n = min(n, end)
+                    key = (b, -(-n // self.bucket) * self.bucket)
+                    if key not in shapes:
+                        shapes.add(key)
+                        ids = self.tokenize(v.ref_text + "好")
+                        self.sample_pieces([_Piece(0, "好", v, ids, n)] * b, seed=0)
+            self.synthesize("大家好，欢迎来到直播间！", v.id)
+        return len(shapes)
 
 
 def batch_bucket(n: int) -> int:

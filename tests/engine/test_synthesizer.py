@@ -201,8 +201,29 @@ def test_a_bad_request_in_a_batch_fails_alone(synth: F5Synthesizer) -> None:
     assert [type(o).__name__ for o in out] == ["ndarray", "TextError", "VoiceError", "ndarray"]
 
 
-def test_warm_up_runs_each_bucket(synth: F5Synthesizer) -> None:
-    assert synth.warm_up(gen_seconds=(0.5, 1.0)) == 2
+def test_warm_up_without_graphs_only_speaks_once(synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    spoken: list[str] = []
+    monkeypatch.setattr(synth, "synthesize", lambda text, voice: spoken.append(voice))
+    assert synth.warm_up() == 0 and spoken == ["zh"]
+
+
+def test_warm_up_covers_every_bucket_and_batch_size(synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on the GPU (graphs present): every 64-frame bucket up to 1 s alone, up to 0.5 s batched."""
+    runs: list[tuple[int, int]] = []
+    monkeypatch.setattr(synth, "graphs", object())
+    monkeypatch.setattr(synth, "bucket", 64)
+    monkeypatch.setattr(synth, "max_batch", 8)
+    monkeypatch.setattr(synth, "synthesize", lambda text, voice: np.zeros(1, dtype=np.float32))
+    monkeypatch.setattr(synth, "sample_pieces", lambda group, seed=None: runs.append((len(group), group[0].duration)))
+    v = synth.voice("zh")
+    shapes = synth.warm_up(max_gen_seconds=1.0, max_batched_gen_seconds=0.5)
+    assert shapes == len(runs)
+    buckets = {(b, -(-n // 64)) for b, n in runs}
+    assert len(buckets) == len(runs)  # no shape twice
+    first, last1, last_b = v.ref_mel.shape[1] + 1, v.rate.ref_frames + 93, v.rate.ref_frames + 46
+    assert {k for b, k in buckets if b == 1} == set(range(-(-first // 64), -(-last1 // 64) + 1))
+    for b in (2, 4, 8):
+        assert {k for bb, k in buckets if bb == b} == set(range(-(-first // 64), -(-last_b // 64) + 1))
 
 
 def test_voices_can_be_added_and_removed(synth: F5Synthesizer, write_wav: Callable[..., Path]) -> None:

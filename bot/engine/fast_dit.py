@@ -71,8 +71,7 @@ class FastDiT:
         self.w_cond = proj.weight[:, mel_dim : 2 * mel_dim]
         self.w_text = proj.weight[:, 2 * mel_dim :]
         self._rope: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._attn_in: Any = attention_inputs
-        self._attn_out: Any = after_attention
+        self._block_fn: Any = block_forward
         with torch.inference_mode():
             t = time_grid(nfe, sway, self.device, self.dtype)
             self.dt = [(t[i + 1] - t[i]).clone() for i in range(nfe)]
@@ -183,9 +182,8 @@ class FastDiT:
             return block_forward(
                 *args, heads=self.heads, pe_attn_head=self.pe_attn_head, qk_norm=(attn.q_norm, attn.k_norm)
             )
-        return block_forward(
-            *args, heads=self.heads, pe_attn_head=self.pe_attn_head, attn_in=self._attn_in, attn_out=self._attn_out
-        )
+        out: torch.Tensor = self._block_fn(*args, heads=self.heads, pe_attn_head=self.pe_attn_head)
+        return out
 
     def compile(self, cache_dir: str | None) -> None:
         """Fuse each block's elementwise work (norms, modulation, RoPE, GELU, gates) with torch.compile.
@@ -198,8 +196,7 @@ class FastDiT:
         if cache_dir:
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(cache_dir, "inductor"))
             os.environ.setdefault("TRITON_CACHE_DIR", os.path.join(cache_dir, "triton"))
-        self._attn_in = torch.compile(attention_inputs, dynamic=True, fullgraph=True)
-        self._attn_out = torch.compile(after_attention, dynamic=True, fullgraph=True)
+        self._block_fn = torch.compile(block_forward, dynamic=True, fullgraph=True)
 
 
 def block_forward(
@@ -219,56 +216,17 @@ def block_forward(
     heads: int,
     pe_attn_head: int | None,
     qk_norm: tuple[Any, Any] | None = None,
-    attn_in: Any = None,
-    attn_out: Any = None,
 ) -> torch.Tensor:
-    """One DiTBlock (AdaLN-modulated attention and feed-forward) with its modulation precomputed.
-
-    The parts before and after attention are separate functions so they can be compiled (fused) while
-    attention itself stays an eager call, dispatched at run time to the backend ATTENTION_PRIORITY picks.
-    """
-    q, k, v = (attn_in or attention_inputs)(h, mod, w_qkv, b_qkv, cos, sin, heads, pe_attn_head, qk_norm)
-    a = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
-    out: torch.Tensor = (attn_out or after_attention)(h, a, mod, w_o, b_o, w_1, b_1, w_2, b_2)
-    return out
-
-
-def attention_inputs(
-    h: torch.Tensor,
-    mod: torch.Tensor,
-    w_qkv: torch.Tensor,
-    b_qkv: torch.Tensor,
-    cos: torch.Tensor,
-    sin: torch.Tensor,
-    heads: int,
-    pe_attn_head: int | None,
-    qk_norm: tuple[Any, Any] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """AdaLN modulation, the fused QKV projection, optional qk-norm and RoPE: (rows, heads, N, 64) each."""
-    shift_msa, scale_msa = mod[0], mod[1]
+    """One DiTBlock (AdaLN-modulated attention and feed-forward) with its modulation precomputed."""
+    shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod.unbind(0)
     rows, length, dim = h.shape
     norm = F.layer_norm(h, (dim,), eps=1e-6) * (1 + scale_msa) + shift_msa
     q, k, v = F.linear(norm, w_qkv, b_qkv).view(rows, length, 3, heads, -1).unbind(2)
     q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
     if qk_norm is not None:
         q, k = qk_norm[0](q), qk_norm[1](k)
-    return _rotary(q, (cos, sin), pe_attn_head), _rotary(k, (cos, sin), pe_attn_head), v
-
-
-def after_attention(
-    h: torch.Tensor,
-    a: torch.Tensor,
-    mod: torch.Tensor,
-    w_o: torch.Tensor,
-    b_o: torch.Tensor,
-    w_1: torch.Tensor,
-    b_1: torch.Tensor,
-    w_2: torch.Tensor,
-    b_2: torch.Tensor,
-) -> torch.Tensor:
-    """Output projection, gated residual, modulated feed-forward (tanh GELU) and its gated residual."""
-    gate_msa, shift_mlp, scale_mlp, gate_mlp = mod[2], mod[3], mod[4], mod[5]
-    rows, length, dim = h.shape
+    q, k = _rotary(q, (cos, sin), pe_attn_head), _rotary(k, (cos, sin), pe_attn_head)
+    a = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
     a = F.linear(a.transpose(1, 2).reshape(rows, length, dim), w_o, b_o)
     h = h + gate_msa * a
     norm = F.layer_norm(h, (dim,), eps=1e-6) * (1 + scale_mlp) + shift_mlp

@@ -51,7 +51,6 @@ class PreparedBatch:
     key_mask: torch.Tensor | None  # (2B, 1, 1, N) bool, None when nothing is padded
     key_lens: torch.Tensor | None  # (2B,) int32 valid keys per row, for flash attention on CUDA; else None
     cu_seqlens: torch.Tensor | None  # (2B + 1,) int32 row starts in the packed (2B*N) layout flash uses
-    attn_bias: torch.Tensor | None  # (2B, 1, 1, N) 0 / -inf, for cuDNN attention on CUDA; else None
     conv_mask: torch.Tensor  # (2B, 1, N) bool
 
 
@@ -75,7 +74,6 @@ class FastDiT:
         self.w_text = proj.weight[:, 2 * mel_dim :]
         self._rope: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._block_fn: Any = block_forward
-        self.cudnn_ok = self.device.type == "cuda" and _cudnn_attention_works(self.dtype, self.device)
         with torch.inference_mode():
             t = time_grid(nfe, sway, self.device, self.dtype)
             self.dt = [(t[i + 1] - t[i]).clone() for i in range(nfe)]
@@ -109,20 +107,13 @@ class FastDiT:
         valid = frames[None, :] < lens[:, None]  # (B, N)
         valid2 = torch.cat([valid, valid])
         padded = bool((lens < length).any())
-        fused = padded and self.device.type == "cuda" and self.dtype in (torch.float16, torch.bfloat16)
-        cudnn = fused and self.cudnn_ok
-        flash = fused and not cudnn
+        flash = padded and self.device.type == "cuda" and self.dtype in (torch.float16, torch.bfloat16)
         rows = 2 * b
-        bias = None
-        if cudnn:
-            bias = torch.zeros(rows, 1, 1, length, device=self.device, dtype=self.dtype)
-            bias.masked_fill_(~valid2[:, None, None, :], float("-inf"))
         return PreparedBatch(
             noise=noise,
             base=base,
             valid=valid.unsqueeze(-1).to(self.dtype),
-            key_mask=valid2[:, None, None, :] if padded and not fused else None,
-            attn_bias=bias,
+            key_mask=valid2[:, None, None, :] if padded and not flash else None,
             key_lens=torch.cat([lens, lens]).to(torch.int32) if flash else None,
             cu_seqlens=torch.arange(0, (rows + 1) * length, length, device=self.device, dtype=torch.int32)
             if flash
@@ -180,7 +171,7 @@ class FastDiT:
         rope: tuple[torch.Tensor, torch.Tensor],
     ) -> torch.Tensor:
         attn, ff = block.attn, block.ff.ff
-        key_mask = (batch.key_mask, batch.key_lens, batch.cu_seqlens, batch.attn_bias)
+        key_mask = (batch.key_mask, batch.key_lens, batch.cu_seqlens)
         args = (
             h,
             mod,
@@ -230,7 +221,7 @@ def block_forward(
     b_2: torch.Tensor,
     cos: torch.Tensor,
     sin: torch.Tensor,
-    key_mask: tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None],
+    key_mask: tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None],
     heads: int,
     pe_attn_head: int | None,
     qk_norm: tuple[Any, Any] | None = None,
@@ -259,18 +250,13 @@ def attention(
     key_mask: torch.Tensor | None,
     key_lens: torch.Tensor | None,
     cu_seqlens: torch.Tensor | None,
-    attn_bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Attention over valid keys only; q, k, v (rows, heads, N, d) -> (rows, N, heads, d).
 
-    With bucket padding, SDPA given a boolean mask falls back to its memory-efficient kernel, 3.3x
-    slower than unmasked flash attention at these shapes on an H100, while cuDNN's kernel with the mask
-    as an additive bias runs at 1.1-1.6x (bench/probe_attention.py). So on CUDA: cuDNN with a bias where
-    it works, else flash attention's variable-length kernel with `seqused_k`, else masked SDPA.
+    With bucket padding on CUDA this calls flash attention's variable-length kernel with `seqused_k`
+    (each row's valid key count): masked keys cost nothing, where SDPA with a boolean mask falls back to
+    the memory-efficient kernel, 3.3x slower at these shapes on an H100 (bench/probe_attention.py).
     """
-    if attn_bias is not None:
-        out_c: torch.Tensor = torch.ops.aten._scaled_dot_product_cudnn_attention(q, k, v, attn_bias, False)[0]
-        return out_c.transpose(1, 2)
     if key_lens is None or cu_seqlens is None:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask).transpose(1, 2)
     rows, heads, n, d = q.shape
@@ -283,21 +269,6 @@ def attention(
     )[0]
     result: torch.Tensor = out.view(rows, n, heads, d)
     return result
-
-
-def _cudnn_attention_works(dtype: torch.dtype, device: torch.device) -> bool:
-    """Whether this GPU/cuDNN runs masked attention (and agrees with SDPA): checked once at start."""
-    if dtype not in (torch.float16, torch.bfloat16):
-        return False
-    try:
-        q, k, v = (torch.randn(2, 2, 128, 64, device=device, dtype=dtype) for _ in range(3))
-        mask = torch.arange(128, device=device)[None, None, None, :] < 100
-        bias = torch.zeros(2, 1, 1, 128, device=device, dtype=dtype).masked_fill(~mask, float("-inf"))
-        got = torch.ops.aten._scaled_dot_product_cudnn_attention(q, k, v, bias.expand(2, 1, 1, 128), False)[0]
-        want = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask)
-        return bool((got.float() - want).abs().max() < 2e-2)
-    except RuntimeError:
-        return False
 
 
 def _rotary(t: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], heads: int | None) -> torch.Tensor:

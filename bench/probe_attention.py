@@ -5,14 +5,9 @@ python bench/probe_attention.py
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def bench(fn, reps: int = 50) -> float:  # type: ignore[no-untyped-def]
@@ -52,14 +47,6 @@ def main() -> None:
                 res[name] = float("nan")
                 print(name, "unsupported:", str(err).splitlines()[0][:100])
         diff = (outs["cudnn"] - outs["eff"]).abs().max().item() if "cudnn" in outs else float("nan")
-        from bot.engine.fast_dit import attention
-
-        lens = torch.full((rows,), valid, device="cuda", dtype=torch.int32)
-        cu = torch.arange(0, (rows + 1) * n, n, device="cuda", dtype=torch.int32)
-        var = attention(q, k, v, None, lens, cu)
-        var_err = (var.transpose(1, 2) - outs["eff"]).abs().max().item()
-        var_us = bench(lambda q=q, k=k, v=v, lens=lens, cu=cu: attention(q, k, v, None, lens, cu))
-        print(f"     flash varlen (seqused_k): {var_us:.1f}us, max diff vs masked efficient {var_err:.2e}")
         print(
             f"{rows:>4} {n:>5} {valid:>5} | {res['flash']:>10.1f}us {res['eff']:>8.1f}us {res['cudnn']:>8.1f}us "
             f"{res['math']:>7.1f}us | {diff:.2e}"

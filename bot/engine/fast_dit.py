@@ -49,8 +49,6 @@ class PreparedBatch:
     base: torch.Tensor  # (2B, N, dim): Wc cond + Wt text + b, conditional rows then unconditional rows
     valid: torch.Tensor  # (B, N, 1) model dtype, 1 on frames that exist
     key_mask: torch.Tensor | None  # (2B, 1, 1, N) bool, None when nothing is padded
-    key_lens: torch.Tensor | None  # (2B,) int32 valid keys per row, for flash attention on CUDA; else None
-    cu_seqlens: torch.Tensor | None  # (2B + 1,) int32 row starts in the packed (2B*N) layout flash uses
     conv_mask: torch.Tensor  # (2B, 1, N) bool
 
 
@@ -107,17 +105,11 @@ class FastDiT:
         valid = frames[None, :] < lens[:, None]  # (B, N)
         valid2 = torch.cat([valid, valid])
         padded = bool((lens < length).any())
-        flash = padded and self.device.type == "cuda" and self.dtype in (torch.float16, torch.bfloat16)
-        rows = 2 * b
         return PreparedBatch(
             noise=noise,
             base=base,
             valid=valid.unsqueeze(-1).to(self.dtype),
-            key_mask=valid2[:, None, None, :] if padded and not flash else None,
-            key_lens=torch.cat([lens, lens]).to(torch.int32) if flash else None,
-            cu_seqlens=torch.arange(0, (rows + 1) * length, length, device=self.device, dtype=torch.int32)
-            if flash
-            else None,
+            key_mask=valid2[:, None, None, :] if padded else None,
             conv_mask=valid2.unsqueeze(1),
         )
 
@@ -146,7 +138,7 @@ class FastDiT:
         h = batch.base + torch.cat([xp, xp])
         h = self._conv_pos(h, batch.conv_mask) + h
         for j, block in enumerate(self.dit.transformer_blocks):
-            h = self._block(j, block, h, self.block_mod[step, j], batch, rope)
+            h = self._block(j, block, h, self.block_mod[step, j], batch.key_mask, rope)
         scale, shift = self.final_mod[step]
         h = F.layer_norm(h, h.shape[-1:], eps=1e-6) * (1 + scale) + shift
         out = self.dit.proj_out(h)
@@ -167,11 +159,10 @@ class FastDiT:
         block: Any,
         h: torch.Tensor,
         mod: torch.Tensor,
-        batch: PreparedBatch,
+        key_mask: torch.Tensor | None,
         rope: tuple[torch.Tensor, torch.Tensor],
     ) -> torch.Tensor:
         attn, ff = block.attn, block.ff.ff
-        key_mask = (batch.key_mask, batch.key_lens, batch.cu_seqlens)
         args = (
             h,
             mod,
@@ -221,7 +212,7 @@ def block_forward(
     b_2: torch.Tensor,
     cos: torch.Tensor,
     sin: torch.Tensor,
-    key_mask: tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None],
+    key_mask: torch.Tensor | None,
     heads: int,
     pe_attn_head: int | None,
     qk_norm: tuple[Any, Any] | None = None,
@@ -235,40 +226,13 @@ def block_forward(
     if qk_norm is not None:
         q, k = qk_norm[0](q), qk_norm[1](k)
     q, k = _rotary(q, (cos, sin), pe_attn_head), _rotary(k, (cos, sin), pe_attn_head)
-    a = F.linear(attention(q, k, v, *key_mask).reshape(rows, length, dim), w_o, b_o)
+    a = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
+    a = F.linear(a.transpose(1, 2).reshape(rows, length, dim), w_o, b_o)
     h = h + gate_msa * a
     norm = F.layer_norm(h, (dim,), eps=1e-6) * (1 + scale_mlp) + shift_mlp
     hidden = F.gelu(F.linear(norm, w_1, b_1), approximate="tanh")
     out: torch.Tensor = h + gate_mlp * F.linear(hidden, w_2, b_2)
     return out
-
-
-def attention(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    key_mask: torch.Tensor | None,
-    key_lens: torch.Tensor | None,
-    cu_seqlens: torch.Tensor | None,
-) -> torch.Tensor:
-    """Attention over valid keys only; q, k, v (rows, heads, N, d) -> (rows, N, heads, d).
-
-    With bucket padding on CUDA this calls flash attention's variable-length kernel with `seqused_k`
-    (each row's valid key count): masked keys cost nothing, where SDPA with a boolean mask falls back to
-    the memory-efficient kernel, 3.3x slower at these shapes on an H100 (bench/probe_attention.py).
-    """
-    if key_lens is None or cu_seqlens is None:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask).transpose(1, 2)
-    rows, heads, n, d = q.shape
-
-    def packed(t: torch.Tensor) -> torch.Tensor:
-        return t.transpose(1, 2).reshape(rows * n, heads, d)
-
-    out = torch.ops.aten._flash_attention_forward(
-        packed(q), packed(k), packed(v), cu_seqlens, cu_seqlens, n, n, 0.0, False, False, seqused_k=key_lens
-    )[0]
-    result: torch.Tensor = out.view(rows, n, heads, d)
-    return result
 
 
 def _rotary(t: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], heads: int | None) -> torch.Tensor:

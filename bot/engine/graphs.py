@@ -39,7 +39,7 @@ class GraphedSampler:
 
     @staticmethod
     def key(batch: PreparedBatch) -> GraphKey:
-        return batch.noise.shape[0], batch.noise.shape[1], batch.key_mask is not None or batch.key_lens is not None
+        return batch.noise.shape[0], batch.noise.shape[1], batch.key_mask is not None
 
     def __contains__(self, key: GraphKey) -> bool:
         return key in self._graphs

@@ -25,21 +25,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from bot.engine.sampler import time_grid
-
-ATTENTION_PRIORITY = [
-    SDPBackend.CUDNN_ATTENTION,
-    SDPBackend.FLASH_ATTENTION,
-    SDPBackend.EFFICIENT_ATTENTION,
-    SDPBackend.MATH,
-]
-"""cuDNN first: with the key-padding mask that bucketing needs, PyTorch would otherwise pick the
-memory-efficient kernel, 2.3-3.3x slower than cuDNN's at the DiT's shapes on an H100 (cuDNN with the
-mask is as fast as flash attention without one; bench/probe_attention.py). Elsewhere the next one
-that supports the inputs is used."""
-
 
 @dataclass
 class PreparedBatch:
@@ -126,9 +113,8 @@ class FastDiT:
         """Integrate from `batch.noise`; returns (B, N, 100). Padded frames come back as zeros."""
         x = batch.noise
         rope = self.rope(x.shape[1])
-        with sdpa_kernel(ATTENTION_PRIORITY, set_priority=True):
-            for step in range(self.nfe):
-                x = (x + self.dt[step] * self.flow(x, batch, step, rope)) * batch.valid
+        for step in range(self.nfe):
+            x = (x + self.dt[step] * self.flow(x, batch, step, rope)) * batch.valid
         return x
 
     def flow(

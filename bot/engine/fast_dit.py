@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from bot.engine.sampler import time_grid
 
+
 @dataclass
 class PreparedBatch:
     """Static inputs of one sampling run (batch B, bucket length N); reused as CUDA-graph inputs."""

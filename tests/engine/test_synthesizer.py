@@ -39,26 +39,28 @@ def rel_err(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> float
     return float((a - b).norm() / b.norm())
 
 
-def test_sampler_matches_upstream_cfm_sample(synth: F5Synthesizer) -> None:
+def upstream_sample(synth: F5Synthesizer, text: str, duration: int, seed: int) -> torch.Tensor:
+    """Upstream's CFM.sample from the reference wave itself (it computes the mel), as its CLI calls it."""
     from f5_tts.model.utils import convert_char_to_pinyin
 
-    v = synth.voice("zh")
     from bot.engine.reference import TARGET_RMS, load_reference
     from tests.conftest import ZH_REF
 
     audio = load_reference(ZH_REF, "ref")
     wave = torch.from_numpy(audio.pcm).unsqueeze(0) * (TARGET_RMS / audio.rms if audio.rms < TARGET_RMS else 1.0)
+    text_list = convert_char_to_pinyin([synth.voice("zh").ref_text + text])
+    mel, _ = synth.model.sample(
+        cond=wave, text=text_list, duration=duration, steps=16, cfg_strength=2.0, sway_sampling_coef=-1.0, seed=seed
+    )
+    out: torch.Tensor = mel
+    return out
+
+
+def test_sampler_matches_upstream_cfm_sample(synth: F5Synthesizer) -> None:
+    v = synth.voice("zh")
     duration = v.rate.ref_frames + v.rate.gen_frames(MEDIUM)
     for seed in (1, 2):
-        up_mel, _ = synth.model.sample(
-            cond=wave,
-            text=convert_char_to_pinyin([v.ref_text + MEDIUM]),
-            duration=duration,
-            steps=16,
-            cfg_strength=2.0,
-            sway_sampling_coef=-1.0,
-            seed=seed,
-        )
+        up_mel = upstream_sample(synth, MEDIUM, duration, seed)
         ours = synth.sampler.sample(
             v.ref_mel, synth.tokenize(v.ref_text + MEDIUM), duration, synth.initial_noise(duration, seed)
         )
@@ -158,26 +160,11 @@ def test_out_of_memory_drops_the_utterance_and_recovers(synth: F5Synthesizer, mo
 def test_fast_loop_matches_upstream_cfm_sample_with_and_without_padding(synth: F5Synthesizer) -> None:
     """The static-shape loop (masked bucket padding, precomputed modulation, fused QKV) in fp32 against
     upstream's CFM.sample on the same weights and noise."""
-    from f5_tts.model.utils import convert_char_to_pinyin
-
-    from bot.engine.reference import TARGET_RMS, load_reference
-    from tests.conftest import ZH_REF
-
     assert synth.fast is not None
     v = synth.voice("zh")
-    audio = load_reference(ZH_REF, "ref")
-    wave = torch.from_numpy(audio.pcm).unsqueeze(0) * (TARGET_RMS / audio.rms if audio.rms < TARGET_RMS else 1.0)
     ids = synth.tokenize(v.ref_text + MEDIUM)
     n = v.rate.ref_frames + v.rate.gen_frames(MEDIUM)
-    up, _ = synth.model.sample(
-        cond=wave,
-        text=convert_char_to_pinyin([v.ref_text + MEDIUM]),
-        duration=n,
-        steps=16,
-        cfg_strength=2.0,
-        sway_sampling_coef=-1.0,
-        seed=3,
-    )
+    up = upstream_sample(synth, MEDIUM, n, seed=3)
     for length in (n, n + 37, -(-n // 64) * 64 + 64):
         batch = synth.fast.prepare([(v.ref_mel, ids, n, synth.initial_noise(n, 3))], length)
         out = synth.fast.sample(batch)

@@ -114,7 +114,9 @@ def _say(cfg: Any, text: str, voice: str | None, out: Path) -> int:
 
     voice_id = voice or cfg.default_voice_id
     voice_cfg = cfg.voice(voice_id)
-    synth = F5Synthesizer(cfg.model, [voice_cfg], cfg.engine)
+    # One utterance: capturing a graph and compiling would cost seconds to save milliseconds.
+    one_shot = cfg.engine.model_copy(update={"cuda_graphs": False, "compile": False})
+    synth = F5Synthesizer(cfg.model, [voice_cfg], one_shot)
     pcm = synth.synthesize(text, voice_id)
     out.parent.mkdir(parents=True, exist_ok=True)
     sf.write(out, pcm, SAMPLE_RATE, subtype="PCM_16")

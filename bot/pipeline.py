@@ -23,6 +23,7 @@ from bot.config import Config
 from bot.errors import SynthesisError, UserError
 from bot.filters import Dropped, MessageFilter
 from bot.protocols import AudioSink, ChatSource, Synthesizer
+from bot.sd_notify import Notifier, watchdog_interval
 from bot.speech_queue import SpeechQueue
 from bot.worker import SynthesisWorker
 
@@ -65,6 +66,7 @@ class Daemon:
         self.queue = SpeechQueue(cfg.queue.max_size, cfg.queue.max_age_s, self.stats.drops)
         self.stop_grace_s = stop_grace_s
         self._stopping = asyncio.Event()
+        self.notifier = Notifier()
 
     def request_stop(self) -> None:
         if not self._stopping.is_set():
@@ -79,11 +81,14 @@ class Daemon:
         try:
             voices = await self.worker.start(warm_up=self.cfg.engine.warmup)
             log.info("ready: voices %s, default %s", ", ".join(voices), self.cfg.default_voice_id)
+            self.notifier.send("READY=1", f"STATUS=ready; voices {', '.join(voices)}")
+            watchdog = asyncio.create_task(self._feed_watchdog(), name="watchdog")
             reader = asyncio.create_task(self._read(), name="chat-reader")
             speaker = asyncio.create_task(self._speak(), name="speaker")
             stop = asyncio.create_task(self._stopping.wait())
             await asyncio.wait({speaker, stop}, return_when=asyncio.FIRST_COMPLETED)
             if self._stopping.is_set():
+                self.notifier.send("STOPPING=1")
                 reader.cancel()
                 self.queue.clear("shutting_down")
                 self.queue.close()
@@ -93,16 +98,35 @@ class Daemon:
                     log.warning("utterance still in progress after %.0f s; abandoning it", self.stop_grace_s)
                     speaker.cancel()
             stop.cancel()
-            for task in (reader, speaker):
+            watchdog.cancel()
+            for task in (reader, speaker, watchdog):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
+            self.notifier.send("STOPPING=1")
             await self.sink.close()
             await self.worker.close()
+            self.notifier.close()
             log.info("%s", self.stats.summary())
+
+    async def _feed_watchdog(self) -> None:
+        """WATCHDOG=1 every half WatchdogSec, but only while the GPU worker thread answers a no-op in
+        time: a hung CUDA call stops the pings and systemd restarts the process."""
+        interval = watchdog_interval()
+        if interval is None or not self.notifier.enabled:
+            return
+        while True:
+            try:
+                await asyncio.wait_for(self.worker.ping(), timeout=interval)
+            except asyncio.TimeoutError:
+                log.error("GPU worker did not answer within %.1f s; withholding the watchdog ping", interval)
+                await asyncio.sleep(interval)
+                continue
+            self.notifier.send("WATCHDOG=1")
+            await asyncio.sleep(interval)
 
     async def _read(self) -> None:
         try:
@@ -148,3 +172,6 @@ class Daemon:
                     request.text[:60],
                 )
                 await self.sink.play(result)
+            self.notifier.send(
+                f"STATUS=spoken {self.stats.spoken}, queued {len(self.queue)}, dropped {sum(self.stats.drops.values())}"
+            )

@@ -30,6 +30,15 @@ case "$cmd" in
     exec "$venv/bin/ishowtts-bot" demo "$@"
     ;;
   test)
+    # The tests verify the systemd unit with systemd-analyze (Debian's systemd package).
+    if ! command -v systemd-analyze >/dev/null; then
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null
+      else
+        echo "error: the tests need systemd-analyze: sudo apt-get install systemd" >&2
+        exit 1
+      fi
+    fi
     "$venv/bin/ruff" check bot tests bench
     "$venv/bin/mypy"
     exec "$venv/bin/python" -m pytest "$@"

@@ -74,6 +74,11 @@ class SynthesisWorker:
 
         return await self._call(run)
 
+    async def ping(self) -> None:
+        """Completes once the worker thread has run a no-op: after any job in flight, so a GPU call that
+        hangs makes this hang too. The systemd watchdog is fed only when this returns in time."""
+        await self._call(lambda: None)
+
     async def close(self, timeout: float = 10.0) -> None:
         """Let a job in flight finish (bounded by `timeout`), then stop the thread."""
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -202,7 +202,7 @@ def accuracy(ours16: Any, make: Any, ref_path: Path) -> dict[str, Any]:
         vv = synth.voice("ref")
         batch = synth.fast.prepare(
             [(vv.ref_mel, synth.tokenize(vv.ref_text + text), n, synth.initial_noise(n, seed))],
-            -(-n // synth.bucket) * synth.bucket,
+            synth.bucketed(n),
         )
         o = synth.graphs.run(batch)[:, :n].float().clone()
         return torch.cat([vv.ref_mel.float(), o[:, vv.ref_mel.shape[1] :]], dim=1)

@@ -24,7 +24,7 @@ def main() -> None:
         marks.append(("tokenise", time.perf_counter()))
         p = pieces[0]
         noise = synth.initial_noise(p.duration)
-        length = -(-p.duration // synth.bucket) * synth.bucket
+        length = synth.bucketed(p.duration)
         batch = synth.fast.prepare([(v.ref_mel, p.ids, p.duration, noise)], length)
         torch.cuda.synchronize()
         marks.append(("prepare", time.perf_counter()))

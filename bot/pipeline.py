@@ -15,7 +15,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -37,7 +37,8 @@ class Stats:
     failed: int = 0
     audio_seconds: float = 0.0
     synth_seconds: float = 0.0
-    first_audio_latency: list[float] = field(default_factory=list)
+    first_audio_latency: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    """Chat event to audio handed to the output, most recent first-audio latencies (bounded: weeks of uptime)."""
     drops: Counter[str] = field(default_factory=Counter)
 
     def summary(self) -> str:

@@ -42,9 +42,6 @@ class GraphedSampler:
     def key(batch: PreparedBatch) -> GraphKey:
         return batch.noise.shape[0], batch.noise.shape[1], batch.key_mask is not None
 
-    def __contains__(self, key: GraphKey) -> bool:
-        return key in self._graphs
-
     def __len__(self) -> int:
         return len(self._graphs)
 

@@ -99,6 +99,10 @@ class F5Synthesizer:
         self.bucket = self.engine.bucket_frames if self.graphs is not None else 1
         self.max_batch = self.engine.max_batch if self.fast is not None else 1
 
+    def bucketed(self, frames: int) -> int:
+        """`frames` rounded up to the bucket size: the sequence length a loop actually runs at."""
+        return -(-frames // self.bucket) * self.bucket
+
     def _want_compile(self) -> bool:
         if self.engine.compile is not None:
             return self.engine.compile
@@ -229,7 +233,7 @@ class F5Synthesizer:
                 for p, noise in zip(group, noises, strict=True)
             ]
         else:
-            length = -(-max(p.duration for p in group) // self.bucket) * self.bucket
+            length = self.bucketed(max(p.duration for p in group))
             items = [(p.voice.ref_mel, p.ids, p.duration, noise) for p, noise in zip(group, noises, strict=True)]
             if self.graphs is not None:
                 # Batch sizes round up to a power of two (repeating the first item) so a few graphs serve all.
@@ -288,7 +292,7 @@ class F5Synthesizer:
                 end = v.rate.ref_frames + int(limit * FRAMES_PER_SECOND)
                 for n in range(start, end + self.bucket, self.bucket):
                     n = min(n, end)
-                    key = (b, -(-n // self.bucket) * self.bucket)
+                    key = (b, self.bucketed(n))
                     if key not in shapes:
                         shapes.add(key)
                         ids = self.tokenize(v.ref_text + "好")

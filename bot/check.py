@@ -2,14 +2,14 @@
 
 Checks what a first `run` would trip on: the schema, every voice's clip and transcript, the model,
 vocabulary and vocoder files (a local safetensors checkpoint is matched key by key and shape by shape
-against the architecture, reading only its header), and the replay file.
+against the architecture, reading only its header), the replay file and the named sound card.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bot.config import HF_PREFIX, Config, ReplaySource
+from bot.config import HF_PREFIX, Config, ReplaySource, SoundDeviceOutput
 from bot.engine.reference import load_reference
 from bot.errors import UserError
 from bot.text import clean_text, is_speakable
@@ -29,7 +29,22 @@ def check_config(cfg: Config, name: str) -> tuple[list[str], list[str]]:
     problems += [f"{name}: {p}" for p in _check_model(cfg, notes)]
     if isinstance(cfg.source, ReplaySource) and not Path(cfg.source.path).is_file():
         problems.append(f"{name}: source.path: file not found: {cfg.source.path}")
+    if isinstance(cfg.output, SoundDeviceOutput):
+        problems += [f"{name}: output.device: {p}" for p in _check_output_device(cfg.output)]
     return problems, [f"{name}: {n}" for n in notes]
+
+
+def _check_output_device(out: SoundDeviceOutput) -> list[str]:
+    """The named device must be there now (the daemon itself would wait for it to appear)."""
+    from bot.sinks.output_stream import find_output_device, list_output_devices
+
+    try:
+        find_output_device(out.device, list_output_devices())
+    except UserError as err:
+        return [str(err)]
+    except Exception as err:  # PortAudio missing or broken
+        return [f"cannot list audio outputs: {err}"]
+    return []
 
 
 def _check_model(cfg: Config, notes: list[str]) -> list[str]:

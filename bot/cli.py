@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     tiny.add_argument("dir")
     tiny.add_argument("--seed", type=int, default=0)
 
+    sub.add_parser("devices", help="list the audio outputs (for output.device) with their native rates")
+
     demo = sub.add_parser("demo", help="read the bundled chat replay aloud into WAV files (no network)")
     demo.add_argument("--out", default="out", help="folder for the WAV files (default: out)")
     return p
@@ -81,6 +83,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "demo":
         return _run_daemon(_demo_config(Path(args.out)))
+    if args.command == "devices":
+        return _devices()
 
     from bot.config import load_config
 
@@ -104,6 +108,20 @@ def _check(cfg: Any, name: str) -> int:
     if not problems:
         print(f"{name}: ok ({len(cfg.voices)} voices)")
     return 1 if problems else 0
+
+
+def _devices() -> int:
+    from bot.sinks.output_stream import list_output_devices
+
+    devices = list_output_devices()
+    if not devices:
+        print("no audio outputs found (is the sound card or audio server there?)")
+        return 1
+    for dev in devices:
+        mark = "*" if dev.is_default else " "
+        print(f"{mark} {dev.index:3d}  {dev.name}  ({dev.hostapi}, {dev.channels} ch, {dev.default_rate} Hz)")
+    print("* = the default output; put an index or part of a name in config.yaml's output.device")
+    return 0
 
 
 def _say(cfg: Any, text: str, voice: str | None, out: Path) -> int:
@@ -131,7 +149,10 @@ def _run_daemon(cfg: Any) -> int:
     from bot.sources import make_source
 
     daemon = Daemon(
-        cfg, make_source(cfg.source), lambda: F5Synthesizer(cfg.model, cfg.voices, cfg.engine), make_sink(cfg.output)
+        cfg,
+        make_source(cfg.source),
+        lambda: F5Synthesizer(cfg.model, cfg.voices, cfg.engine),
+        make_sink(cfg.output, stale_after_s=cfg.queue.max_age_s),
     )
     asyncio.run(daemon.run())
     return 0

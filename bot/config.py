@@ -183,6 +183,20 @@ class NullOutput(Strict):
     type: Literal["null"]
 
 
+class SoundDeviceOutput(Strict):
+    """The sound card, through PortAudio (sounddevice). `ishowtts-bot devices` lists what can be named."""
+
+    type: Literal["sounddevice"]
+    device: str | int | None = Field(
+        default=None, description="an output's index, or a case-insensitive part of its name; null = the default"
+    )
+    rate: int | None = Field(default=None, ge=8000, le=384_000, description="null = the device's native rate")
+    volume: float = Field(default=1.0, ge=0.0, le=4.0, description="linear gain on every voice; a limiter stops clips")
+    gap_ms: int = Field(default=250, ge=0, le=10_000, description="silence between utterances")
+    buffer_s: float = Field(default=10.0, ge=1.0, le=120.0, description="audio held ahead of the card")
+    latency: Literal["low", "high"] | float = Field(default="low", description="PortAudio's suggested latency")
+
+
 class TextConfig(Strict):
     max_chars: int = Field(default=100, ge=1, le=2000, description="longer messages are cut")
     min_chars: int = Field(default=1, ge=1)
@@ -210,7 +224,7 @@ class Config(Strict):
     voices: list[VoiceConfig] = Field(min_length=1)
     default_voice: str | None = None
     source: Annotated[ReplaySource | ConsoleSource, Field(discriminator="type")]
-    output: Annotated[WavOutput | NullOutput, Field(discriminator="type")]
+    output: Annotated[WavOutput | NullOutput | SoundDeviceOutput, Field(discriminator="type")]
     text: TextConfig = TextConfig()
     queue: QueueConfig = QueueConfig()
 
@@ -251,7 +265,7 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("replay", "console", "wav", "null") or part.startswith("function-"):
+        elif part in ("replay", "console", "wav", "null", "sounddevice") or part.startswith("function-"):
             continue
         else:
             out += f".{part}" if out else part

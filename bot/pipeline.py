@@ -81,6 +81,7 @@ class Daemon:
                 loop.add_signal_handler(sig, self.request_stop)
         try:
             voices = await self.worker.start(warm_up=self.cfg.engine.warmup)
+            await self.sink.start()
             log.info("ready: voices %s, default %s", ", ".join(voices), self.cfg.default_voice_id)
             self.notifier.send("READY=1", f"STATUS=ready; voices {', '.join(voices)}")
             watchdog = asyncio.create_task(self._feed_watchdog(), name="watchdog")

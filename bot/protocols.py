@@ -41,8 +41,30 @@ class Synthesizer(Protocol):
 
 @runtime_checkable
 class AudioSink(Protocol):
-    """Plays (or records) utterances in the order given. `play` returns once the utterance is handed off."""
+    """Plays (or records) utterances in the order given. `play` returns once the utterance is handed off
+    (a sound card may make it wait while it is several utterances behind).
+
+    The controls act on what has not been heard yet and return at once; a recording sink has nothing to
+    cut (it writes at once), so for it they are no-ops."""
+
+    async def start(self) -> None: ...
 
     async def play(self, utterance: Utterance) -> None: ...
 
-    async def close(self) -> None: ...
+    def skip(self) -> bool:
+        """Cut the utterance being heard; False if none was."""
+        ...
+
+    def clear(self) -> int:
+        """Drop everything not yet heard; returns how many utterances that was."""
+        ...
+
+    def pause(self) -> None:
+        """Hold further utterances after the one being heard."""
+        ...
+
+    def resume(self) -> None: ...
+
+    async def close(self) -> None:
+        """Finish what was handed over (bounded), then release the output."""
+        ...

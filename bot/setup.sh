@@ -30,12 +30,21 @@ case "$cmd" in
     exec "$venv/bin/ishowtts-bot" demo "$@"
     ;;
   test)
-    # The tests verify the systemd unit with systemd-analyze (Debian's systemd package).
-    if ! command -v systemd-analyze >/dev/null; then
+    # System tools the tests drive for real: systemd-analyze (the unit file), a PulseAudio server with
+    # parec, PortAudio and ALSA's pulse plugin (the sound card path). Debian package names.
+    missing=()
+    command -v systemd-analyze >/dev/null || missing+=(systemd)
+    command -v pulseaudio >/dev/null || missing+=(pulseaudio)
+    command -v parec >/dev/null || missing+=(pulseaudio-utils)
+    ldconfig -p | grep -q libportaudio.so.2 || missing+=(libportaudio2)
+    ls /usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so >/dev/null 2>&1 || missing+=(libasound2-plugins)
+    if [ ${#missing[@]} -gt 0 ]; then
       if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null
+        echo "installing ${missing[*]} for the tests..." >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
       else
-        echo "error: the tests need systemd-analyze: sudo apt-get install systemd" >&2
+        echo "error: the tests need: sudo apt-get install ${missing[*]}" >&2
         exit 1
       fi
     fi

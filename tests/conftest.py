@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import textwrap
 from collections.abc import Callable
 from importlib.resources import files
@@ -15,6 +17,16 @@ from bot.engine.tiny import write_tiny_model
 
 ZH_REF = str(files("f5_tts").joinpath("infer/examples/basic/basic_ref_zh.wav"))
 ZH_TEXT = "对，这就是我，万人敬仰的太乙真人。"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run `async def` tests on a fresh event loop (no plugin needed for that)."""
+    if inspect.iscoroutinefunction(pyfuncitem.obj):
+        args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+        asyncio.run(pyfuncitem.obj(**args))
+        return True
+    return None
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from bot.config import Config, parse_config
 from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent, Utterance
 from bot.pipeline import Daemon
+from bot.sinks.controls import ImmediateControls
 from tests.conftest import ZH_REF
 
 
@@ -49,7 +50,7 @@ class EndlessSource:
             await asyncio.sleep(0.01)
 
 
-class RecordingSink:
+class RecordingSink(ImmediateControls):
     def __init__(self) -> None:
         self.played: list[Utterance] = []
         self.closed = False

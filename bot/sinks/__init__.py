@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from bot.config import NullOutput, WavOutput
+from bot.config import NullOutput, SoundDeviceOutput, WavOutput
 from bot.protocols import AudioSink
 
 
-def make_sink(cfg: WavOutput | NullOutput) -> AudioSink:
+def make_sink(cfg: WavOutput | NullOutput | SoundDeviceOutput, stale_after_s: float | None = None) -> AudioSink:
     if isinstance(cfg, WavOutput):
         from bot.sinks.wav import WavSink
 
         return WavSink(cfg.path, cfg.gap_ms)
+    if isinstance(cfg, SoundDeviceOutput):
+        from bot.sinks.soundcard import SoundCardSink
+
+        return SoundCardSink(cfg, stale_after_s=stale_after_s)
     from bot.sinks.null import NullSink
 
     return NullSink()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from bot.events import Utterance
+from bot.sinks.controls import ImmediateControls
 
 
-class NullSink:
+class NullSink(ImmediateControls):
     def __init__(self) -> None:
         self.count = 0
         self.seconds = 0.0

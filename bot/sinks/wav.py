@@ -11,9 +11,10 @@ import numpy as np
 import soundfile as sf
 
 from bot.events import SAMPLE_RATE, Utterance
+from bot.sinks.controls import ImmediateControls
 
 
-class WavSink:
+class WavSink(ImmediateControls):
     def __init__(self, path: str, gap_ms: int = 300) -> None:
         self.path = Path(path)
         self.single_file = self.path.suffix.lower() == ".wav"

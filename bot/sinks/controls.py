@@ -1,0 +1,21 @@
+"""Playback controls for sinks that write at once (files, nothing): there is never anything unheard to
+cut, so skip/clear find nothing and pause has no boundary to wait for."""
+
+from __future__ import annotations
+
+
+class ImmediateControls:
+    async def start(self) -> None:
+        return None
+
+    def skip(self) -> bool:
+        return False
+
+    def clear(self) -> int:
+        return 0
+
+    def pause(self) -> None:
+        return None
+
+    def resume(self) -> None:
+        return None

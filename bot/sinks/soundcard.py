@@ -1,0 +1,352 @@
+"""Utterances streamed to the sound card through a PortAudio callback.
+
+    play() -> bounded pending queue -> feeder task (volume, limiter, resample off the loop) -> PcmRing
+           -> PortAudio callback thread (copies out of the ring, never waits)
+
+The feeder writes an utterance into the ring as soon as it is handed over (playback starts at once), and
+starts the next one only when the previous one is about to end (`LEAD_S`), so a pause takes effect at the
+next utterance boundary and a skip only ever has the current utterance to cut.
+
+A supervisor task watches the stream: if it stops on its own (device unplugged, audio server restarted) or
+its callback stops coming, the stream is closed and reopened with jittered backoff, re-scanning devices.
+Meanwhile utterances wait in the ring and the bounded pending queue; when both are full, `play` waits, and
+the speech queue upstream drops by its own policy (oldest first, stale ones). Audio older than
+`stale_after_s` when the card comes back is dropped rather than read out late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.backoff import Backoff
+from bot.config import SoundDeviceOutput
+from bot.events import Pcm, Utterance
+from bot.sinks.levels import prepare
+from bot.sinks.output_stream import OutputStream, StreamOpener, open_sounddevice_stream
+from bot.sinks.ring import PcmRing
+
+log = logging.getLogger(__name__)
+
+FADE_S = 0.008
+"""Skip fade-out: long enough to avoid a click, short enough to feel instant (the issue's bound: 10 ms)."""
+LEAD_S = 0.4
+"""How far ahead of the end of the current utterance the next one is written."""
+POLL_S = 0.02
+PENDING_MAX = 4
+"""Synthesised utterances waiting for the card beyond the one playing; more makes `play` wait."""
+
+
+@dataclass
+class Segment:
+    seq: int
+    start: int
+    end: int
+    cut: bool = False
+
+
+@dataclass
+class SinkStats:
+    skipped: int = 0
+    cleared: int = 0
+    stale_dropped: int = 0
+    reopens: int = 0
+    open_failures: int = 0
+    device: str = ""
+    rate: int = 0
+
+
+class SoundCardSink:
+    def __init__(
+        self,
+        cfg: SoundDeviceOutput,
+        opener: StreamOpener = open_sounddevice_stream,
+        stall_s: float | None = 2.0,
+        stale_after_s: float | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.stats = SinkStats()
+        self._opener = opener
+        self._stall_s = stall_s
+        self._stale_after_s = stale_after_s
+        self._backoff = backoff or Backoff(base_s=0.5, cap_s=30.0, stable_s=30.0)
+        self._ring: PcmRing | None = None
+        self._rate = 0
+        self._stream: OutputStream | None = None
+        self._pending: asyncio.Queue[Utterance] = asyncio.Queue(maxsize=PENDING_MAX)
+        self._pending_s = 0.0
+        self._segments: deque[Segment] = deque()
+        self._unpaused = asyncio.Event()
+        self._unpaused.set()
+        self._stream_up = asyncio.Event()
+        self._generation = 0  # bumped by clear(): an utterance being prepared when it happens is dropped
+        self._busy = False
+        self._played_before = 0  # heard to the end, and no longer in _segments
+        self._preparing = False  # the feeder holds an utterance that is not a Segment yet
+        self._wake = asyncio.Event()  # skip/clear/resume: the feeder should look again now
+        self._callbacks = 0
+        self._callback_errors = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+        self._down_since: float | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the card (or keep trying in the background: a headset may be plugged in later)."""
+        self._tasks = [
+            asyncio.create_task(self._supervise(), name="audio-supervisor"),
+            asyncio.create_task(self._feed(), name="audio-feeder"),
+        ]
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stream_up.wait(), timeout=5.0)
+
+    async def close(self) -> None:
+        """Let what is pending and buffered play out (bounded by its own length), then release the card."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._stream_up.is_set() and self._unpaused.is_set():
+            buffered_s = self._ring.buffered / self._rate if self._ring and self._rate else 0.0
+            bound = min(120.0, self._pending_s + buffered_s + PENDING_MAX * self.cfg.gap_ms / 1000 + 2.0)
+            deadline = time.monotonic() + bound
+            while time.monotonic() < deadline and (self._busy or not self._pending.empty() or self._ring_busy()):
+                await asyncio.sleep(POLL_S)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._close_stream()
+
+    def _ring_busy(self) -> bool:
+        return self._ring is not None and self._stream is not None and self._stream.active and self._ring.buffered > 0
+
+    # -- what the daemon calls ----------------------------------------------------------------------------
+
+    async def play(self, utterance: Utterance) -> None:
+        """Hand the utterance over; waits only while the card is PENDING_MAX utterances behind."""
+        await self._pending.put(utterance)
+        self._pending_s += utterance.duration
+
+    def skip(self) -> bool:
+        """Cut the utterance being heard (fading out in FADE_S); False if nothing was playing."""
+        if self._ring is None:
+            return False
+        heard = self._ring.read_position
+        for seg in self._segments:
+            if seg.start <= heard < seg.end and not seg.cut:
+                seg.cut = True
+                self._ring.cut(seg.end)
+                self.stats.skipped += 1
+                self._wake.set()
+                log.info("skipped utterance #%d", seg.seq)
+                return True
+        return False
+
+    def clear(self) -> int:
+        """Drop everything not yet heard: the pending utterances and the rest of the current one."""
+        dropped = self._drop_all()
+        self.stats.cleared += dropped
+        return dropped
+
+    def _drop_all(self) -> int:
+        dropped = 0
+        while not self._pending.empty():
+            self._pending_s -= self._pending.get_nowait().duration
+            dropped += 1
+        dropped += int(self._preparing)
+        self._generation += 1
+        self._wake.set()
+        if self._ring is not None:
+            heard = self._ring.read_position
+            for seg in self._segments:
+                if not seg.cut and seg.end > heard:
+                    seg.cut = True
+                    dropped += 1
+            self._ring.cut()
+        return dropped
+
+    def pause(self) -> None:
+        """Stop after the utterance being heard; what is synthesised meanwhile waits (bounded)."""
+        self._unpaused.clear()
+
+    def resume(self) -> None:
+        self._unpaused.set()
+        self._wake.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._unpaused.is_set()
+
+    @property
+    def played(self) -> int:
+        """Utterances heard to the end (not skipped or cleared)."""
+        heard = self._ring.read_position if self._ring else 0
+        return self._played_before + sum(1 for s in self._segments if not s.cut and s.end <= heard)
+
+    @property
+    def starved_seconds(self) -> float:
+        return self._ring.starved_frames / self._rate if self._ring and self._rate else 0.0
+
+    @property
+    def callback_errors(self) -> int:
+        return self._callback_errors
+
+    # -- the audio thread ---------------------------------------------------------------------------------
+
+    def _fill(self, block: Pcm) -> None:
+        """PortAudio's callback: copy from the ring (or silence). No locks, no allocation, no logging."""
+        self._callbacks += 1
+        ring = self._ring
+        try:
+            if ring is None:
+                block.fill(0.0)
+            else:
+                ring.read_into(block)
+        except BaseException:
+            self._callback_errors += 1
+            block.fill(0.0)
+
+    # -- tasks --------------------------------------------------------------------------------------------
+
+    async def _feed(self) -> None:
+        while True:
+            utt = await self._pending.get()
+            self._pending_s -= utt.duration
+            self._busy = True
+            try:
+                await self._feed_one(utt)
+            finally:
+                self._busy = False
+        self._played_before = 0  # heard to the end, and no longer in _segments
+        self._preparing = False  # the feeder holds an utterance that is not a Segment yet
+        self._wake = asyncio.Event()  # skip/clear/resume: the feeder should look again now
+
+    async def _feed_one(self, utt: Utterance) -> None:
+        generation = self._generation
+        self._preparing = True
+        try:
+            await self._feed_prepared(utt, generation)
+        finally:
+            self._preparing = False
+
+    async def _feed_prepared(self, utt: Utterance, generation: int) -> None:
+        await self._unpaused.wait()
+        await self._stream_up.wait()
+        ring, rate = self._ring, self._rate
+        assert ring is not None
+        pcm = await asyncio.to_thread(prepare, utt.pcm, utt.sample_rate, rate, self.cfg.volume)
+        # Start when the previous utterance is about to end: pause and skip then act on one utterance.
+        lead = int(LEAD_S * rate)
+        while ring.buffered > lead and generation == self._generation:
+            await self._nap()
+        await self._unpaused.wait()
+        if generation != self._generation or ring is not self._ring:
+            return  # cleared (or the card came back at another rate) while it was being prepared
+        start = ring.written
+        seg = Segment(utt.request.seq, start, start + len(pcm))
+        while self._segments and self._segments[0].end <= ring.read_position:
+            self._played_before += int(not self._segments.popleft().cut)
+        self._segments.append(seg)
+        self._preparing = False
+        ring.promise(seg.end)
+        await self._write(ring, pcm, seg)
+        gap = int(self.cfg.gap_ms * rate / 1000)
+        if gap:
+            await self._write(ring, np.zeros(gap, dtype=np.float32), None)
+
+    async def _write(self, ring: PcmRing, pcm: Pcm, seg: Segment | None) -> None:
+        offset = 0
+        while offset < len(pcm):
+            if seg is not None and seg.cut:
+                return
+            offset += ring.write(pcm[offset:])
+            if offset < len(pcm):
+                await self._nap()
+
+    async def _nap(self) -> None:
+        """Wait for the card to take some audio (polled) or for a control to act (at once)."""
+        self._wake.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), POLL_S)
+
+    async def _supervise(self) -> None:
+        rescan = False
+        while True:
+            if self._stream is None:
+                if not await self._open(rescan):
+                    await asyncio.sleep(self._backoff.next_delay())
+                    continue
+                rescan = True
+            assert self._stream is not None
+            reason = await self._watch(self._stream)
+            log.warning("audio output lost (%s); reopening", reason)
+            self.stats.reopens += 1
+            self._down_since = time.monotonic()
+            await self._close_stream()
+            await asyncio.sleep(self._backoff.next_delay())
+
+    async def _open(self, rescan: bool) -> bool:
+        try:
+            stream = await asyncio.to_thread(
+                self._opener, self.cfg.device, self.cfg.rate, self.cfg.latency, self._fill, rescan
+            )
+        except Exception as err:
+            self.stats.open_failures += 1
+            if self.stats.open_failures == 1 or self.stats.open_failures % 20 == 0:
+                log.error("cannot open the audio output (attempt %d): %s", self.stats.open_failures, err)
+            return False
+        self._backoff.connected()
+        if self._ring is None or stream.samplerate != self._rate:
+            # First open, or the card came back at another rate: the buffered audio is at the old one.
+            self._rate = stream.samplerate
+            self._ring = PcmRing(int(self.cfg.buffer_s * self._rate), max(1, int(FADE_S * self._rate)))
+            self._segments.clear()
+            self._generation += 1
+        elif self._was_away_too_long() and self._ring.buffered:
+            stale = self._drop_all()
+            self.stats.stale_dropped += stale
+            log.warning("audio output was away too long: dropped %d stale utterance(s)", stale)
+        self._down_since = None
+        self._stream = stream
+        self.stats.device, self.stats.rate = stream.device_name, stream.samplerate
+        self._stream_up.set()
+        log.info("audio output: %s at %d Hz", stream.device_name, stream.samplerate)
+        return True
+
+    def _was_away_too_long(self) -> bool:
+        if self._down_since is None or self._stale_after_s is None:
+            return False
+        return time.monotonic() - self._down_since > self._stale_after_s
+
+    async def _watch(self, stream: OutputStream) -> str:
+        """Returns why the stream is no longer usable."""
+        seen, seen_at = self._callbacks, time.monotonic()
+        while True:
+            await asyncio.sleep(POLL_S * 5)
+            if not stream.active:
+                return "the stream stopped: device gone or audio server restarted"
+            now = time.monotonic()
+            if self._callbacks != seen:
+                seen, seen_at = self._callbacks, now
+            elif self._stall_s is not None and now - seen_at > self._stall_s:
+                return f"no audio callback for {now - seen_at:.1f} s"
+
+    async def _close_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        self._stream_up.clear()
+        if stream is None:
+            return
+        # Closing a stream whose server died can hang inside the driver: bounded, then abandoned.
+        closer = asyncio.ensure_future(asyncio.to_thread(stream.close))
+        done, _ = await asyncio.wait({closer}, timeout=3.0)
+        if not done:
+            log.warning("closing the old audio stream hung; abandoning it")

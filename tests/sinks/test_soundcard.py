@@ -1,0 +1,205 @@
+"""The sound-card sink's logic on a fake stream with a virtual playout clock: gapless order, the gap
+between utterances, skip within a fade, pause at boundaries, clear, starvation, a callback that throws,
+and a device that disappears."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from bot.backoff import Backoff
+from bot.config import SoundDeviceOutput
+from bot.events import ChatEvent, SpeechRequest, Utterance
+from bot.sinks import soundcard
+from bot.sinks.output_stream import FakeOutputStream, FakeStreamOpener
+from bot.sinks.soundcard import FADE_S, SoundCardSink
+
+RATE = 24_000
+
+
+@pytest.fixture(autouse=True)
+def fast_polls(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(soundcard, "POLL_S", 0.001)
+    yield
+
+
+def utterance(seq: int, seconds: float, level: float) -> Utterance:
+    req = SpeechRequest(text=f"u{seq}", voice="zh", event=ChatEvent(text=f"u{seq}"), seq=seq)
+    return Utterance(request=req, pcm=np.full(int(seconds * RATE), level, dtype=np.float32))
+
+
+def make_sink(opener: FakeStreamOpener, gap_ms: int = 100, **kw: object) -> SoundCardSink:
+    cfg = SoundDeviceOutput(type="sounddevice", gap_ms=gap_ms)
+    backoff = Backoff(base_s=0.001, cap_s=0.005)
+    return SoundCardSink(cfg, opener=opener, stall_s=None, backoff=backoff, **kw)  # type: ignore[arg-type]
+
+
+async def play_for(stream: FakeOutputStream, seconds: float) -> np.ndarray:
+    """Advance the virtual clock in 10 ms steps, letting the event loop run between them."""
+    out = []
+    for _ in range(round(seconds / 0.01)):
+        out.append(stream.advance(0.01))
+        await asyncio.sleep(0.002)
+    return np.concatenate(out)
+
+
+def runs(pcm: np.ndarray) -> list[tuple[float, int]]:
+    """(level, length) of each run of equal samples."""
+    edges = np.flatnonzero(np.diff(pcm)) + 1
+    starts = np.r_[0, edges]
+    ends = np.r_[edges, len(pcm)]
+    return [(round(float(pcm[s]), 3), int(e - s)) for s, e in zip(starts, ends, strict=True)]
+
+
+async def test_utterances_play_whole_in_order_with_the_configured_gap() -> None:
+    opener = FakeStreamOpener()
+    sink = make_sink(opener, gap_ms=100)
+    await sink.start()
+    for i, level in enumerate((0.1, 0.2, 0.3)):
+        await sink.play(utterance(i, 0.5, level))
+    out = await play_for(opener.current, 2.5)
+    await sink.close()
+    played = [(lvl, n) for lvl, n in runs(out) if lvl != 0]
+    assert played == [(0.1, 12_000), (0.2, 12_000), (0.3, 12_000)]  # nothing lost, nothing repeated
+    gaps = [n for lvl, n in runs(out)[1:-1] if lvl == 0]
+    assert gaps and all(2400 <= n <= 2400 + 240 for n in gaps)  # 100 ms (+ at most one 10 ms block)
+    assert sink.played == 3 and sink.starved_seconds == 0.0
+
+
+async def test_skip_fades_out_within_the_fade_and_the_next_one_follows() -> None:
+    opener = FakeStreamOpener()
+    sink = make_sink(opener, gap_ms=0)
+    await sink.start()
+    await sink.play(utterance(1, 3.0, 0.5))
+    await sink.play(utterance(2, 0.5, 0.25))
+    await play_for(opener.current, 0.5)
+    assert sink.skip()
+    after = await play_for(opener.current, 1.0)
+    fade = int(FADE_S * RATE)
+    assert np.all(np.diff(after[:fade]) <= 0) and after[0] < 0.5  # ramps down, no step
+    # The next utterance follows within one 10 ms block (the feeder is woken by the skip).
+    assert np.flatnonzero(after == 0.25)[0] <= 240 + fade
+    assert (0.25, 12_000) in runs(after)
+    assert sink.stats.skipped == 1 and sink.played == 1
+    await sink.close()
+
+
+async def test_pause_waits_for_the_utterance_boundary_and_resume_goes_on() -> None:
+    opener = FakeStreamOpener()
+    sink = make_sink(opener, gap_ms=0)
+    await sink.start()
+    await sink.play(utterance(1, 1.0, 0.5))
+    await sink.play(utterance(2, 0.5, 0.25))
+    await play_for(opener.current, 0.2)
+    sink.pause()
+    out = await play_for(opener.current, 2.0)
+    assert [lvl for lvl, _ in runs(out)] == [0.5, 0.0]  # the first one finished; the second waits
+    sink.resume()
+    out = await play_for(opener.current, 1.0)
+    assert (0.25, 12_000) in runs(out)
+    await sink.close()
+
+
+async def test_clear_drops_what_is_pending_and_fades_the_current_one() -> None:
+    opener = FakeStreamOpener()
+    sink = make_sink(opener, gap_ms=0)
+    await sink.start()
+    for i in range(4):
+        await sink.play(utterance(i, 1.0, 0.5))
+    await play_for(opener.current, 0.3)
+    assert sink.clear() == 4
+    out = await play_for(opener.current, 1.0)
+    assert np.all(out[int(FADE_S * RATE) :] == 0)
+    await sink.close()
+
+
+async def test_starvation_inside_an_utterance_is_counted() -> None:
+    opener = FakeStreamOpener()
+    sink = make_sink(opener, gap_ms=0)
+    await sink.start()
+    await play_for(opener.current, 0.2)  # idle: silence, not starvation
+    assert sink.starved_seconds == 0
+    await sink.play(utterance(1, 0.5, 0.5))
+    await play_for(opener.current, 0.05)
+    assert sink._ring is not None
+    sink._ring.promise(sink._ring.written + RATE)  # as if a streamed utterance's next chunk were late
+    await play_for(opener.current, 1.0)
+    assert sink.starved_seconds == pytest.approx(1.05 - 0.5, abs=0.011)
+    await sink.close()
+
+
+async def test_an_exception_in_the_callback_is_counted_and_the_stream_goes_on() -> None:
+    opener = FakeStreamOpener()
+    sink = make_sink(opener)
+    await sink.start()
+    assert sink._ring is not None
+    real = sink._ring.read_into
+    calls = {"n": 0}
+
+    def flaky(block: np.ndarray) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("boom")
+        real(block)
+
+    sink._ring.read_into = flaky  # type: ignore[method-assign]
+    await sink.play(utterance(1, 0.3, 0.5))
+    out = await play_for(opener.current, 0.6)
+    assert sink.callback_errors == 1 and opener.current.active
+    assert np.count_nonzero(out == 0.5) == int(0.3 * RATE)  # nothing was lost, only a block of silence
+    await sink.close()
+
+
+async def test_device_absent_at_start_then_lost_mid_stream_is_reopened() -> None:
+    opener = FakeStreamOpener(fail_opens=3)
+    sink = make_sink(opener, gap_ms=0)
+    await sink.start()
+    assert opener.opens == 4 and sink.stats.open_failures == 3
+    await sink.play(utterance(1, 1.0, 0.5))
+    first = opener.current
+    await play_for(first, 0.4)
+    first.die()  # unplugged
+    for _ in range(200):
+        await asyncio.sleep(0.005)
+        if opener.current is not first:
+            break
+    assert opener.current is not first and first.closed
+    assert opener.rescans >= 1 and sink.stats.reopens == 1
+    out = await play_for(opener.current, 1.0)
+    assert np.count_nonzero(out == 0.5) == pytest.approx(0.6 * RATE, abs=240)  # the rest of it plays
+    await sink.close()
+
+
+async def test_audio_from_before_a_long_outage_is_dropped_not_read_out_late() -> None:
+    opener = FakeStreamOpener()
+    sink = make_sink(opener, stale_after_s=0.05)
+    await sink.start()
+    await sink.play(utterance(1, 2.0, 0.5))
+    await play_for(opener.current, 0.2)
+    opener.fail_opens = 20
+    opener.current.die()
+    await asyncio.sleep(0.3)
+    opener.fail_opens = 0
+    for _ in range(200):
+        await asyncio.sleep(0.005)
+        if len(opener.streams) == 2:
+            break
+    out = await play_for(opener.current, 0.5)
+    assert sink.stats.stale_dropped == 1
+    assert np.count_nonzero(out) <= int(FADE_S * RATE)
+    await sink.close()
+
+
+async def test_close_lets_the_last_utterance_finish() -> None:
+    opener = FakeStreamOpener()
+    sink = make_sink(opener, gap_ms=0)
+    await sink.start()
+    await sink.play(utterance(1, 0.3, 0.5))
+    closing = asyncio.create_task(sink.close())
+    out = await play_for(opener.current, 0.5)
+    await closing
+    assert np.count_nonzero(out == 0.5) == int(0.3 * RATE)
+    assert opener.current.closed

@@ -171,6 +171,38 @@ class ConsoleSource(Strict):
     uname: str = "console"
 
 
+def _check_template(template: str | None, fields: tuple[str, ...], key: str) -> None:
+    if template is None:
+        return
+    try:
+        template.format(**dict.fromkeys(fields, ""))
+    except (KeyError, IndexError, ValueError) as err:
+        raise ValueError(f"{key}: only {', '.join('{' + f + '}' for f in fields)} can be filled in ({err!r})") from None
+
+
+class BilibiliSource(Strict):
+    """A Bilibili live room's chat. Login cookies come from BILIBILI_* environment variables or
+    `credentials_file` (mode 0600), never from this file."""
+
+    type: Literal["bilibili"]
+    room_id: int = Field(gt=0, description="the number in the room's URL, live.bilibili.com/<room_id>")
+    credentials_file: ConfigPath | None = None
+    super_chats: bool = Field(default=True, description="read Super Chat messages")
+    gift_template: str | None = Field(default=None, description="e.g. '谢谢{uname}送的{count}个{gift}'; null = silent")
+    gift_min_yuan: float = Field(default=0.0, ge=0, description="thank only for gifts worth this much (free = 0)")
+    gift_merge_s: float = Field(default=3.0, gt=0, le=60, description="a combo within this window is one thank-you")
+    guard_template: str | None = Field(default=None, description="e.g. '感谢{uname}开通{role}'; null = silent")
+    silent_after_s: float = Field(default=70.0, ge=1, description="no data (not even a heartbeat reply): reconnect")
+    backoff_cap_s: float = Field(default=60.0, ge=1, le=600)
+    handoff_size: int = Field(default=1000, ge=1, le=100_000, description="events buffered for the filter")
+
+    @model_validator(mode="after")
+    def _templates(self) -> BilibiliSource:
+        _check_template(self.gift_template, ("uname", "gift", "count", "yuan"), "gift_template")
+        _check_template(self.guard_template, ("uname", "role"), "guard_template")
+        return self
+
+
 class WavOutput(Strict):
     """Record utterances: into one WAV file (`path` ends in .wav) or one file per utterance (a folder)."""
 
@@ -223,7 +255,7 @@ class Config(Strict):
     engine: EngineConfig = EngineConfig()
     voices: list[VoiceConfig] = Field(min_length=1)
     default_voice: str | None = None
-    source: Annotated[ReplaySource | ConsoleSource, Field(discriminator="type")]
+    source: Annotated[ReplaySource | ConsoleSource | BilibiliSource, Field(discriminator="type")]
     output: Annotated[WavOutput | NullOutput | SoundDeviceOutput, Field(discriminator="type")]
     text: TextConfig = TextConfig()
     queue: QueueConfig = QueueConfig()
@@ -265,7 +297,7 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("replay", "console", "wav", "null", "sounddevice") or part.startswith("function-"):
+        elif part in ("replay", "console", "bilibili", "wav", "null", "sounddevice") or part.startswith("function-"):
             continue
         else:
             out += f".{part}" if out else part

@@ -24,6 +24,16 @@ class EventKind(str, Enum):
     GIFT = "gift"
     GUARD = "guard"
     SYSTEM = "system"
+    BAN = "ban"
+    """The room banned `uid`: mute them and purge what they have queued (not speech)."""
+    RECALL = "recall"
+    """Message `msg_id` was withdrawn: drop it if not yet spoken (not speech)."""
+
+
+class Role(str, Enum):
+    VIEWER = "viewer"
+    MODERATOR = "moderator"
+    STREAMER = "streamer"
 
 
 @dataclass(frozen=True)
@@ -35,9 +45,13 @@ class ChatEvent:
     uname: str = ""
     kind: EventKind = EventKind.DANMAKU
     msg_id: str = ""
-    is_admin: bool = False
     guard_level: int = 0
     price: float = 0.0
+    role: Role = Role.VIEWER
+    medal_level: int = 0
+    medal_name: str = ""
+    medal_room: int = 0
+    reply_to: str = ""
     received_at: float = field(default_factory=time.monotonic)
 
 

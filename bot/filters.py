@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.config import TextConfig
-from bot.events import ChatEvent, SpeechRequest
+from bot.events import ChatEvent, EventKind, SpeechRequest
 from bot.text import clean_text, is_speakable
 
 
@@ -19,8 +19,14 @@ class MessageFilter:
         self.cfg = cfg
         self.default_voice = default_voice
         self._seq = 0
+        self.banned: set[int] = set()
+        """Viewers the room banned this run (uid 0, an anonymous viewer, is never a key)."""
 
     def apply(self, event: ChatEvent) -> SpeechRequest | Dropped:
+        if event.kind in (EventKind.BAN, EventKind.RECALL):
+            return Dropped("control")
+        if event.uid and event.uid in self.banned:
+            return Dropped("banned")
         text = clean_text(event.text, self.cfg.max_chars)
         if not is_speakable(text):
             return Dropped("unspeakable")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from bot.config import Config
 from bot.errors import SynthesisError, UserError
+from bot.events import ChatEvent, EventKind
 from bot.filters import Dropped, MessageFilter
 from bot.protocols import AudioSink, ChatSource, Synthesizer
 from bot.sd_notify import Notifier, watchdog_interval
@@ -134,6 +135,9 @@ class Daemon:
         try:
             async for event in self.source.events():
                 self.stats.received += 1
+                if event.kind in (EventKind.BAN, EventKind.RECALL):
+                    self._control(event)
+                    continue
                 result = self.filter.apply(event)
                 if isinstance(result, Dropped):
                     self.stats.drops[result.reason] += 1
@@ -142,6 +146,16 @@ class Daemon:
                     self.queue.put(result)
         finally:
             self.queue.close()
+
+    def _control(self, event: ChatEvent) -> None:
+        """The platform withdrew a message or banned a viewer: what is still waiting is not spoken."""
+        if event.kind == EventKind.RECALL and event.msg_id:
+            n = self.queue.remove(lambda r: r.event.msg_id == event.msg_id, "recalled")
+            log.info("message %s was withdrawn%s", event.msg_id, " before it was spoken" if n else "")
+        elif event.kind == EventKind.BAN and event.uid:
+            self.filter.banned.add(event.uid)
+            n = self.queue.remove(lambda r: r.event.uid == event.uid, "banned")
+            log.info("the room banned %s (uid %d): muted, %d queued message(s) dropped", event.uname, event.uid, n)
 
     async def _speak(self) -> None:
         while (first := await self.queue.get()) is not None:

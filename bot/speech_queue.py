@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 
 from bot.events import SpeechRequest
 
@@ -47,6 +48,14 @@ class SpeechQueue:
         self._items.clear()
         self.drops[reason] += n
         return n
+
+    def remove(self, matches: Callable[[SpeechRequest], bool], reason: str) -> int:
+        """Drop every waiting item that `matches` (a recalled message, a banned viewer's messages)."""
+        kept = deque(item for item in self._items if not matches(item))
+        removed = len(self._items) - len(kept)
+        self._items = kept
+        self.drops[reason] += removed
+        return removed
 
     def take_ready(self, n: int) -> list[SpeechRequest]:
         """Up to `n` fresh items that are waiting now, without waiting (to fill a batch)."""

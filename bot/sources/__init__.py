@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from bot.config import ConsoleSource, ReplaySource
+from bot.config import BilibiliSource, ConsoleSource, ReplaySource
 from bot.protocols import ChatSource
 
 
-def make_source(cfg: ReplaySource | ConsoleSource) -> ChatSource:
+def make_source(cfg: ReplaySource | ConsoleSource | BilibiliSource) -> ChatSource:
     if isinstance(cfg, ReplaySource):
         from bot.sources.replay import ReplayChatSource
 
         return ReplayChatSource(cfg.path, cfg.speed)
+    if isinstance(cfg, BilibiliSource):
+        from bot.sources.bilibili import BilibiliChatSource
+
+        return BilibiliChatSource(cfg)
     from bot.sources.console import ConsoleChatSource
 
     return ConsoleChatSource(cfg.uname)

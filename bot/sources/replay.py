@@ -1,9 +1,9 @@
 """Replays chat from a JSONL file: the demo, tests and benchmarks run the daemon on recorded chat.
 
 Each line is either a JSON string (the message) or an object with `text` and optionally `uid`, `uname`,
-`kind`, `is_admin`, `guard_level`, `price` and `t` (seconds from the start of the replay). Lines are
-paced by `t` divided by `speed`; speed 0 replays as fast as possible. A malformed line is logged with
-its line number and skipped: one bad line never ends the replay.
+`kind`, `role` (viewer/moderator/streamer), `msg_id`, `guard_level`, `price` and `t` (seconds from the
+start of the replay). Lines are paced by `t` divided by `speed`; speed 0 replays as fast as possible.
+A malformed line is logged with its line number and skipped: one bad line never ends the replay.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import UserError
-from bot.events import ChatEvent, EventKind
+from bot.events import ChatEvent, EventKind, Role
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def parse_line(line: str) -> tuple[float | None, ChatEvent]:
         uname=str(obj.get("uname", "")),
         kind=EventKind(obj.get("kind", "danmaku")),
         msg_id=str(obj.get("msg_id", "")),
-        is_admin=bool(obj.get("is_admin", False)),
+        role=Role(obj.get("role", "viewer")),
         guard_level=int(obj.get("guard_level", 0)),
         price=float(obj.get("price", 0.0)),
     )

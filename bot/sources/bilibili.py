@@ -1,0 +1,279 @@
+"""A Bilibili live room's chat, kept connected for weeks.
+
+The wire protocol is bilibili-api-python's `LiveDanmaku` on its aiohttp client. Around it, a supervisor:
+`LiveDanmaku.connect()` returns silently once its hosts are exhausted (and reconnects to the same host
+at once, without backoff, after an abnormal close), and never dispatches DISCONNECT. So each connection
+is one fresh client, watched here: when it ends, when it drops after having been established, or when
+nothing at all (not even a heartbeat reply) has arrived for `silent_after_s`, it is torn down, the reason
+is logged once, and a new client is made after an exponential backoff with full jitter (`bot/backoff.py`),
+reset only after a connection stayed up for a while.
+
+Commands are mapped synchronously in the library's dispatch (`bilibili_commands.map_command`, cheap for
+the many kinds we ignore) and handed to the pipeline through a bounded queue: the reader never waits on
+the rest of the pipeline, and overflow is dropped and counted.
+
+Library internals this relies on (each covered by tests/sources/test_bilibili.py against a fake server):
+the `ALL` event with `{"type", "data"}` payloads, `get_status()`'s codes, `get_live_room().get_ruid()`
+after connecting, and the private task list `_LiveDanmaku__tasks` (its heartbeat tasks) for teardown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
+
+from bot.backoff import Backoff
+from bot.config import BilibiliSource
+from bot.events import ChatEvent, EventKind
+from bot.sources.bilibili_commands import GiftMerger, GiftTally, Notice, map_command
+from bot.sources.bilibili_credentials import BiliCredentials, load_credentials
+
+log = logging.getLogger(__name__)
+
+STATUS_ESTABLISHED = 2
+WATCH_S = 0.1
+
+
+class LiveClient(Protocol):
+    """The part of `bilibili_api.live.LiveDanmaku` the supervisor uses."""
+
+    def add_event_listener(self, name: str, handler: Callable[..., Any]) -> None: ...
+
+    async def connect(self) -> None: ...
+
+    def get_status(self) -> int: ...
+
+    def get_live_room(self) -> Any: ...
+
+
+ClientFactory = Callable[[int, BiliCredentials], LiveClient]
+
+
+def make_live_danmaku(room_id: int, creds: BiliCredentials) -> LiveClient:
+    """The real client, with the aiohttp backend selected explicitly and its chatty logger tamed (it logs
+    raw auth packets at debug level: they must never reach our logs)."""
+    from bilibili_api import Credential, live, select_client
+
+    select_client("aiohttp")
+    credential = Credential(
+        sessdata=creds.sessdata or None,
+        bili_jct=creds.bili_jct or None,
+        buvid3=creds.buvid3 or None,
+        dedeuserid=creds.dedeuserid or None,
+    )
+    # max_retry=1: each host is tried once, then connect() returns and the supervisor's backoff decides.
+    client = live.LiveDanmaku(room_id, credential=credential, max_retry=1, retry_after=1)
+    lib_log = client.logger
+    for handler in list(lib_log.handlers):
+        lib_log.removeHandler(handler)
+    lib_log.setLevel(logging.ERROR)
+    lib_log.propagate = False
+    lib_log.addHandler(_LastWords())
+    return client
+
+
+class _LastWords(logging.Handler):
+    """Keeps the library's last complaint, to give as the reason when its connection ends."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.last = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.last = str(record.msg)[:200]
+
+
+class BilibiliChatSource:
+    def __init__(
+        self,
+        cfg: BilibiliSource,
+        client_factory: ClientFactory = make_live_danmaku,
+        session_factory: Callable[[], Any] | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.creds = load_credentials(cfg.credentials_file)
+        self.drops: Counter[str] = Counter()
+        self.ignored = 0
+        self.connects = 0
+        self.reconnect_reasons: list[str] = []
+        self.owner_uid = 0
+        self._factory = client_factory
+        self._session_factory = session_factory
+        self._backoff = backoff or Backoff(base_s=1.0, cap_s=cfg.backoff_cap_s, stable_s=60.0)
+        self._handoff: asyncio.Queue[ChatEvent] = asyncio.Queue(maxsize=cfg.handoff_size)
+        self._gifts = GiftMerger(cfg.gift_merge_s)
+        self._last_data = time.monotonic()
+        self._warned_login = False
+        self.live: bool | None = None
+
+    async def events(self) -> AsyncIterator[ChatEvent]:
+        if self._session_factory is not None:
+            from bilibili_api import get_client, select_client, set_session
+
+            select_client("aiohttp")
+            # set_session refuses while this loop has no client yet (an empty pool): make the default one,
+            # close it, then swap the session in.
+            await get_client().close()
+            set_session(self._session_factory())
+        if not self.creds.logged_in:
+            self._warn_anonymous("no BILIBILI_SESSDATA login configured")
+        tasks = [
+            asyncio.create_task(self._supervise(), name="bilibili-supervisor"),
+            asyncio.create_task(self._flush_gifts(), name="bilibili-gifts"),
+        ]
+        try:
+            while True:
+                yield await self._handoff.get()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def _warn_anonymous(self, why: str) -> None:
+        if self._warned_login:
+            return
+        self._warned_login = True
+        log.warning("!" * 78)
+        log.warning("bilibili: reading room %d WITHOUT a login (%s):", self.cfg.room_id, why)
+        log.warning("bilibili: names arrive masked and user ids as 0, so muting viewers and per-viewer voices")
+        log.warning("bilibili: cannot work. Set BILIBILI_SESSDATA etc. (README: 'Bilibili login').")
+        log.warning("!" * 78)
+
+    # -- the connection -----------------------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        while True:
+            reason = await self._one_connection()
+            self.reconnect_reasons.append(reason)
+            delay = self._backoff.next_delay()
+            log.warning("bilibili: connection to room %d ended (%s); reconnecting in %.1f s", self.cfg.room_id,
+                        reason, delay)
+            await asyncio.sleep(delay)
+
+    async def _one_connection(self) -> str:
+        try:
+            client = self._factory(self.cfg.room_id, self.creds)
+        except Exception as err:  # a library bug or a bad room id must not end the bot
+            return f"cannot create the client: {type(err).__name__}: {err}"
+        client.add_event_listener("ALL", self._on_command)
+        self._last_data = time.monotonic()
+        conn = asyncio.create_task(client.connect(), name="bilibili-connect")
+        established = False
+        try:
+            while True:
+                done, _ = await asyncio.wait({conn}, timeout=WATCH_S)
+                if done:
+                    if conn.cancelled():
+                        return "cancelled"
+                    failure = conn.exception()
+                    if failure is not None:
+                        return f"{type(failure).__name__}: {str(failure)[:200]}"
+                    return self._library_reason(client, "the server closed the connection")
+                status = client.get_status()
+                if status == STATUS_ESTABLISHED and not established:
+                    established = True
+                    self.connects += 1
+                    self._backoff.connected()
+                    await self._learn_owner(client)
+                    log.info("bilibili: connected to room %d", self.cfg.room_id)
+                elif established and status != STATUS_ESTABLISHED:
+                    return self._library_reason(client, "the connection dropped")
+                silent = time.monotonic() - self._last_data
+                if silent > self.cfg.silent_after_s:
+                    return f"nothing received for {silent:.0f} s"
+        finally:
+            await self._teardown(client, conn)
+
+    @staticmethod
+    def _library_reason(client: LiveClient, default: str) -> str:
+        logger = getattr(client, "logger", None)
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, _LastWords) and handler.last:
+                return f"{default}: {handler.last}"
+        return default
+
+    async def _learn_owner(self, client: LiveClient) -> None:
+        try:
+            self.owner_uid = int(await client.get_live_room().get_ruid())
+        except Exception as err:
+            log.warning("bilibili: could not learn the streamer's uid (%s); the streamer counts as a viewer", err)
+
+    async def _teardown(self, client: LiveClient, conn: asyncio.Task[None]) -> None:
+        conn.cancel()
+        with contextlib.suppress(BaseException):
+            await conn
+        for task in list(getattr(client, "_LiveDanmaku__tasks", [])):  # its heartbeat tasks
+            task.cancel()
+        ws = getattr(client, "_LiveDanmaku__ws", None)
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                from bilibili_api import get_client
+
+                await asyncio.wait_for(get_client().ws_close(ws), 2.0)
+
+    # -- commands (called synchronously by the library's dispatch) ----------------------------------------
+
+    def _on_command(self, payload: Any) -> None:
+        self._last_data = time.monotonic()
+        try:
+            if not isinstance(payload, dict):
+                return
+            data = payload.get("data")
+            if not isinstance(data, dict) or "cmd" not in data:
+                return  # VIEW (heartbeat reply), VERIFICATION_SUCCESSFUL
+            mapped = map_command(data, self.owner_uid)
+        except Exception:  # never let one odd command reach the library's loop
+            self.drops["malformed"] += 1
+            return
+        if mapped is None:
+            self.ignored += 1
+        elif isinstance(mapped, Notice):
+            self._notice(mapped)
+        elif isinstance(mapped, GiftTally):
+            for tally in self._gifts.add(mapped):
+                self._thank(tally)
+        elif mapped.kind == EventKind.SUPER_CHAT and not self.cfg.super_chats:
+            self.ignored += 1
+        elif mapped.kind == EventKind.GUARD:
+            if self.cfg.guard_template:
+                text = self.cfg.guard_template.format(uname=mapped.uname, role=mapped.text)
+                self._hand_off(ChatEvent(**{**mapped.__dict__, "text": text}))
+        else:
+            self._hand_off(mapped)
+
+    def _hand_off(self, event: ChatEvent) -> None:
+        try:
+            self._handoff.put_nowait(event)
+        except asyncio.QueueFull:
+            self.drops["source_overflow"] += 1
+
+    def _notice(self, notice: Notice) -> None:
+        if notice.kind == "LOG_IN_NOTICE":
+            self._warn_anonymous(notice.message or "Bilibili says this connection is not logged in")
+        elif notice.kind in ("LIVE", "PREPARING"):
+            self.live = notice.kind == "LIVE"
+            log.info("bilibili: room %d is %s", self.cfg.room_id, "live" if self.live else "off air")
+        else:
+            log.warning("bilibili: %s from Bilibili: %s", notice.kind, notice.message[:200])
+
+    def _thank(self, tally: GiftTally) -> None:
+        if not self.cfg.gift_template or tally.yuan < self.cfg.gift_min_yuan:
+            return
+        text = self.cfg.gift_template.format(uname=tally.uname, gift=tally.gift, count=tally.count,
+                                             yuan=f"{tally.yuan:g}")
+        self._hand_off(ChatEvent(text=text, uid=tally.uid, uname=tally.uname, kind=EventKind.GIFT,
+                                 guard_level=tally.guard_level, price=tally.yuan))
+
+    async def _flush_gifts(self) -> None:
+        while True:
+            await asyncio.sleep(min(0.5, self.cfg.gift_merge_s / 2))
+            for tally in self._gifts.due():
+                self._thank(tally)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.config import HF_PREFIX, Config, ReplaySource, SoundDeviceOutput
+from bot.config import HF_PREFIX, BilibiliSource, Config, ReplaySource, SoundDeviceOutput
 from bot.engine.reference import load_reference
 from bot.errors import UserError
 from bot.text import clean_text, is_speakable
@@ -29,6 +29,14 @@ def check_config(cfg: Config, name: str) -> tuple[list[str], list[str]]:
     problems += [f"{name}: {p}" for p in _check_model(cfg, notes)]
     if isinstance(cfg.source, ReplaySource) and not Path(cfg.source.path).is_file():
         problems.append(f"{name}: source.path: file not found: {cfg.source.path}")
+    if isinstance(cfg.source, BilibiliSource):
+        from bot.sources.bilibili_credentials import load_credentials
+
+        try:
+            if not load_credentials(cfg.source.credentials_file).logged_in:
+                notes.append("source: no Bilibili login (BILIBILI_SESSDATA): names are masked, muting cannot work")
+        except UserError as err:
+            problems.append(f"{name}: {err}")
     if isinstance(cfg.output, SoundDeviceOutput):
         problems += [f"{name}: output.device: {p}" for p in _check_output_device(cfg.output)]
     return problems, [f"{name}: {n}" for n in notes]

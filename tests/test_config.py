@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ARCHITECTURES, load_config
+from bot.config import ARCHITECTURES, load_config, parse_config
 from bot.errors import ConfigError
 
 GOOD = """\
@@ -95,7 +95,7 @@ def test_yaml_null_output_type_means_null_sink(tmp_path: Path) -> None:
         (
             ("{type: replay, path: chat.jsonl, speed: 2}", "{type: bilibli}"),
             "config.yaml: source: Input tag 'bilibli' found using 'type' does not match any of the expected tags: "
-            "'replay', 'console'",
+            "'replay', 'console', 'bilibili'",
         ),
         (
             ("{type: replay, path: chat.jsonl, speed: 2}", "{type: replay}"),
@@ -150,3 +150,35 @@ def test_f5_tts_bundled_paths_resolve(tmp_path: Path) -> None:
 def test_repo_config_yaml_is_valid() -> None:
     cfg = load_config(Path(__file__).parent.parent / "config.yaml")
     assert cfg.model.checkpoint.startswith("hf://")
+
+
+def test_bilibili_source_and_sound_card_output_parse(tmp_path: Path) -> None:
+    cfg = parse_config(
+        {
+            "voices": [{"id": "zh", "ref_audio": "a.wav", "ref_text": "你好"}],
+            "source": {"type": "bilibili", "room_id": 123, "gift_template": "谢谢{uname}送的{count}个{gift}"},
+            "output": {"type": "sounddevice", "device": 3, "volume": 0.8},
+        },
+        tmp_path / "config.yaml",
+    )
+    assert cfg.source.type == "bilibili" and cfg.source.room_id == 123
+    assert cfg.output.type == "sounddevice" and cfg.output.device == 3
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ({"type": "bilibili", "room_id": 0}, "config.yaml: source.room_id: Input should be greater than 0"),
+        (
+            {"type": "bilibili", "room_id": 1, "gift_template": "{who}"},
+            "config.yaml: source: gift_template: only {uname}, {gift}, {count}, {yuan} can be filled in",
+        ),
+        ({"type": "bilibili", "room_id": 1, "sessdata": "x"}, "config.yaml: source.sessdata: unknown key"),
+    ],
+)
+def test_bad_bilibili_settings_are_one_line(tmp_path: Path, source: dict[str, object], message: str) -> None:
+    data = {"voices": [{"id": "zh", "ref_audio": "a.wav", "ref_text": "你好"}], "source": source,
+            "output": {"type": "null"}}
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, tmp_path / "config.yaml")
+    assert str(err.value).startswith(message)

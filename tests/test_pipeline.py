@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from bot.config import Config, parse_config
 from bot.engine.fake import FakeSynthesizer
-from bot.events import ChatEvent, Utterance
+from bot.events import ChatEvent, EventKind, Utterance
 from bot.pipeline import Daemon
 from bot.sinks.controls import ImmediateControls
 from tests.conftest import ZH_REF
@@ -130,3 +130,27 @@ def test_waiting_messages_are_batched_and_played_in_order() -> None:
     asyncio.run(daemon.run())
     assert [u.request.text for u in sink.played] == texts
     assert sum(fake.batches) == 9 and max(fake.batches) == 4 and fake.warmed_up
+
+
+class ModeratedSource:
+    """Messages, then the room withdraws one and bans a viewer while they still wait."""
+
+    async def events(self) -> AsyncIterator[ChatEvent]:
+        yield ChatEvent(text="第一", uid=1, msg_id="m1")
+        yield ChatEvent(text="撤回我", uid=2, msg_id="m2")
+        yield ChatEvent(text="捣乱一", uid=3, msg_id="m3")
+        yield ChatEvent(text="", kind=EventKind.RECALL, msg_id="m2")
+        yield ChatEvent(text="", uid=3, kind=EventKind.BAN)
+        yield ChatEvent(text="捣乱二", uid=3, msg_id="m4")
+        yield ChatEvent(text="", uid=0, kind=EventKind.BAN)  # anonymous: never a key
+        yield ChatEvent(text="匿名", uid=0, msg_id="m5")
+
+
+def test_recalled_and_banned_messages_are_not_spoken() -> None:
+    fake = FakeSynthesizer(delay_s=0.2)
+    sink = RecordingSink()
+    daemon = Daemon(config(), ModeratedSource(), lambda: fake, sink)
+    asyncio.run(daemon.run())
+    spoken = [u.request.text for u in sink.played]
+    assert spoken == ["第一", "匿名"]
+    assert daemon.stats.drops["recalled"] == 1 and daemon.stats.drops["banned"] == 2

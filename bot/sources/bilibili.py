@@ -14,7 +14,9 @@ the rest of the pipeline, and overflow is dropped and counted.
 
 Library internals this relies on (each covered by tests/sources/test_bilibili.py against a fake server):
 the `ALL` event with `{"type", "data"}` payloads, `get_status()`'s codes, `get_live_room().get_ruid()`
-after connecting, and the private task list `_LiveDanmaku__tasks` (its heartbeat tasks) for teardown.
+after connecting, and three private attributes: `_LiveDanmaku__handle_data` (wrapped so a bad frame is
+skipped instead of ending the connection), `_LiveDanmaku__tasks` (its heartbeat tasks) and
+`_LiveDanmaku__ws` for teardown.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ class BilibiliChatSource:
             select_client("aiohttp")
             # set_session refuses while this loop has no client yet (an empty pool): make the default one,
             # close it, then swap the session in.
-            await get_client().close()
+            await get_client().close()  # type: ignore[no-untyped-call]
             set_session(self._session_factory())
         if not self.creds.logged_in:
             self._warn_anonymous("no BILIBILI_SESSDATA login configured")
@@ -154,8 +156,9 @@ class BilibiliChatSource:
             reason = await self._one_connection()
             self.reconnect_reasons.append(reason)
             delay = self._backoff.next_delay()
-            log.warning("bilibili: connection to room %d ended (%s); reconnecting in %.1f s", self.cfg.room_id,
-                        reason, delay)
+            log.warning(
+                "bilibili: connection to room %d ended (%s); reconnecting in %.1f s", self.cfg.room_id, reason, delay
+            )
             await asyncio.sleep(delay)
 
     async def _one_connection(self) -> str:
@@ -164,6 +167,7 @@ class BilibiliChatSource:
         except Exception as err:  # a library bug or a bad room id must not end the bot
             return f"cannot create the client: {type(err).__name__}: {err}"
         client.add_event_listener("ALL", self._on_command)
+        self._guard_frames(client)
         self._last_data = time.monotonic()
         conn = asyncio.create_task(client.connect(), name="bilibili-connect")
         established = False
@@ -191,6 +195,33 @@ class BilibiliChatSource:
                     return f"nothing received for {silent:.0f} s"
         finally:
             await self._teardown(client, conn)
+
+    def _guard_frames(self, client: LiveClient) -> None:
+        """The library handles each websocket frame in its connection loop, so one frame it cannot parse
+        (a truncated packet, an unexpected compression, a protobuf field that is not base64) ends the
+        connection and loses what follows. Wrap its frame handler: a bad frame is counted, logged the first
+        time, and skipped."""
+        handle = getattr(client, "_LiveDanmaku__handle_data", None)
+        if handle is None:
+            return
+
+        async def guarded(data: Any) -> None:
+            try:
+                await handle(data)
+            except Exception as err:
+                self.drops["bad_frame"] += 1
+                n = self.drops["bad_frame"]
+                if n == 1 or n % 1000 == 0:
+                    size = len(data) if isinstance(data, bytes | bytearray) else -1
+                    log.warning(
+                        "bilibili: skipped an unreadable frame (%d bytes: %s: %s); %d so far",
+                        size,
+                        type(err).__name__,
+                        str(err)[:100],
+                        n,
+                    )
+
+        client._LiveDanmaku__handle_data = guarded  # type: ignore[attr-defined]
 
     @staticmethod
     def _library_reason(client: LiveClient, default: str) -> str:
@@ -267,10 +298,19 @@ class BilibiliChatSource:
     def _thank(self, tally: GiftTally) -> None:
         if not self.cfg.gift_template or tally.yuan < self.cfg.gift_min_yuan:
             return
-        text = self.cfg.gift_template.format(uname=tally.uname, gift=tally.gift, count=tally.count,
-                                             yuan=f"{tally.yuan:g}")
-        self._hand_off(ChatEvent(text=text, uid=tally.uid, uname=tally.uname, kind=EventKind.GIFT,
-                                 guard_level=tally.guard_level, price=tally.yuan))
+        text = self.cfg.gift_template.format(
+            uname=tally.uname, gift=tally.gift, count=tally.count, yuan=f"{tally.yuan:g}"
+        )
+        self._hand_off(
+            ChatEvent(
+                text=text,
+                uid=tally.uid,
+                uname=tally.uname,
+                kind=EventKind.GIFT,
+                guard_level=tally.guard_level,
+                price=tally.yuan,
+            )
+        )
 
     async def _flush_gifts(self) -> None:
         while True:

@@ -49,8 +49,9 @@ def _ok(data: Any) -> web.Response:
 
 
 class FakeBilibiliServer:
-    def __init__(self, ssl_context: ssl.SSLContext, room_id: int = 4242, real_room_id: int = 424242,
-                 owner_uid: int = 777) -> None:
+    def __init__(
+        self, ssl_context: ssl.SSLContext, room_id: int = 4242, real_room_id: int = 424242, owner_uid: int = 777
+    ) -> None:
         self.ssl_context = ssl_context
         self.room_id = room_id
         self.real_room_id = real_room_id
@@ -165,12 +166,18 @@ class LoopbackResolver(AbstractResolver):
     def __init__(self, port: int) -> None:
         self.port = port
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[
-        ResolveResult
-    ]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         return [
-            ResolveResult(hostname=host, host="127.0.0.1", port=self.port, family=socket.AF_INET, proto=0,
-                          flags=socket.AI_NUMERICHOST)
+            ResolveResult(
+                hostname=host,
+                host="127.0.0.1",
+                port=self.port,
+                family=socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
         ]
 
     async def close(self) -> None:

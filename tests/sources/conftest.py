@@ -13,8 +13,15 @@ from bot.config import BilibiliSource
 from bot.sources.bilibili_fake_server import FakeBilibiliServer, loopback_session
 
 HOSTS = [
-    "api.live.bilibili.com", "api.bilibili.com", "live-trace.bilibili.com", "broadcastlv.chat.bilibili.com",
-    "*.bilibili.com", "*.hdslb.com", "i0.hdslb.com", "www.bilibili.com", "*.chat.bilibili.com",
+    "api.live.bilibili.com",
+    "api.bilibili.com",
+    "live-trace.bilibili.com",
+    "broadcastlv.chat.bilibili.com",
+    "*.bilibili.com",
+    "*.hdslb.com",
+    "i0.hdslb.com",
+    "www.bilibili.com",
+    "*.chat.bilibili.com",
 ]
 
 
@@ -38,7 +45,7 @@ def source_cfg() -> Callable[..., BilibiliSource]:
 
 @pytest.fixture
 def session_factory(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> Callable[[int], Callable[[], Any]]:
-    return lambda port: (lambda: loopback_session(port, tls[1]))
+    return lambda port: lambda: loopback_session(port, tls[1])
 
 
 async def start_server(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> FakeBilibiliServer:

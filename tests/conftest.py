@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from bot.config import load_config
+from bot.engine.synthesizer import F5Synthesizer
 from bot.engine.tiny import write_tiny_model
 
 ZH_REF = str(files("f5_tts").joinpath("infer/examples/basic/basic_ref_zh.wav"))
@@ -32,6 +34,20 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_model(tmp_path_factory.mktemp("tiny"))
+
+
+def make_tiny_synthesizer(folder: Path, tiny_model: Path) -> F5Synthesizer:
+    """An engine on the tiny model, on the CPU, seeded, with the bundled Chinese voice as `zh`."""
+    cfg = folder / "config.yaml"
+    cfg.write_text(
+        f"model: {{checkpoint: {tiny_model}/model.safetensors, vocab: {tiny_model}/vocab.txt, "
+        f"vocoder: {tiny_model}/vocos, architecture: tiny, device: cpu, seed: 0}}\n"
+        f"voices: [{{id: zh, ref_audio: {ZH_REF}, ref_text: {ZH_TEXT}}}]\n"
+        "source: {type: console}\noutput: {type: null}\n",
+        encoding="utf-8",
+    )
+    c = load_config(cfg)
+    return F5Synthesizer(c.model, c.voices)
 
 
 def speechlike(seconds: float, rate: int = 24_000, seed: int = 0) -> np.ndarray:

@@ -10,28 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from bot.config import load_config
 from bot.engine import synthesizer as synth_mod
 from bot.engine.synthesizer import F5Synthesizer
 from bot.errors import SynthesisError, TextError, VoiceError
+from tests.conftest import make_tiny_synthesizer
 
 MEDIUM = "刚来的朋友们记得点个关注，今天晚上八点我们还有一场特别活动！"
 
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> F5Synthesizer:
-    from tests.conftest import ZH_REF, ZH_TEXT
-
-    cfg = tmp_path_factory.mktemp("cfg") / "config.yaml"
-    cfg.write_text(
-        f"model: {{checkpoint: {tiny_model}/model.safetensors, vocab: {tiny_model}/vocab.txt, "
-        f"vocoder: {tiny_model}/vocos, architecture: tiny, device: cpu, seed: 0}}\n"
-        f"voices: [{{id: zh, ref_audio: {ZH_REF}, ref_text: {ZH_TEXT}}}]\n"
-        "source: {type: console}\noutput: {type: null}\n",
-        encoding="utf-8",
-    )
-    c = load_config(cfg)
-    return F5Synthesizer(c.model, c.voices)
+    return make_tiny_synthesizer(tmp_path_factory.mktemp("cfg"), tiny_model)
 
 
 def rel_err(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> float:

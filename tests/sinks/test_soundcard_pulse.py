@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import soxr
 
-from bot.config import SoundDeviceOutput, load_config
-from bot.engine.synthesizer import F5Synthesizer
+from bot.config import SoundDeviceOutput
 from bot.events import SAMPLE_RATE, ChatEvent, SpeechRequest, Utterance
 from bot.sinks.soundcard import SoundCardSink
+from tests.conftest import make_tiny_synthesizer
 from tests.sinks.pulse import FLOOR, RATE, PulseServer, missing_tools
 
 
@@ -63,18 +63,9 @@ def silent_runs(x: np.ndarray) -> list[tuple[int, int]]:
 
 @pytest.fixture(scope="module")
 def engine_pcm(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> np.ndarray:
-    from tests.conftest import ZH_REF, ZH_TEXT
-
-    cfg = tmp_path_factory.mktemp("cfg") / "config.yaml"
-    cfg.write_text(
-        f"model: {{checkpoint: {tiny_model}/model.safetensors, vocab: {tiny_model}/vocab.txt, "
-        f"vocoder: {tiny_model}/vocos, architecture: tiny, device: cpu, seed: 0}}\n"
-        f"voices: [{{id: zh, ref_audio: {ZH_REF}, ref_text: {ZH_TEXT}}}]\n"
-        "source: {type: console}\noutput: {type: null}\n",
-        encoding="utf-8",
+    return make_tiny_synthesizer(tmp_path_factory.mktemp("cfg"), tiny_model).synthesize(
+        "主播好厉害，这波操作太秀了！", "zh"
     )
-    c = load_config(cfg)
-    return F5Synthesizer(c.model, c.voices).synthesize("主播好厉害，这波操作太秀了！", "zh")
 
 
 async def test_engine_output_reaches_the_card_intact(pulse: PulseServer, engine_pcm: np.ndarray) -> None:
@@ -161,7 +152,11 @@ def test_daemon_plays_gapless_utterances_while_synthesising_the_next(
     rec = pulse.record()
     proc = subprocess.run(
         [sys.executable, "-m", "bot", "run", "-c", str(cfg)],
-        capture_output=True, text=True, timeout=300, env={**os.environ, **pulse.env}, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **pulse.env},
+        check=False,
     )
     time.sleep(0.3)
     heard = rec.stop()

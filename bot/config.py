@@ -14,6 +14,7 @@ Two non-filesystem forms are understood:
 from __future__ import annotations
 
 import os
+import re
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -229,25 +230,121 @@ class SoundDeviceOutput(Strict):
     latency: Literal["low", "high"] | float = Field(default="low", description="PortAudio's suggested latency")
 
 
-class TextConfig(Strict):
-    max_chars: int = Field(default=100, ge=1, le=2000, description="longer messages are cut")
-    min_chars: int = Field(default=1, ge=1)
-    template: str = Field(default="{text}", description="what is spoken; {uname} and {text} are filled in")
+def _check_regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        raise ValueError(f"bad regular expression {pattern!r}: {err}") from None
+    return pattern
+
+
+Regex = Annotated[str, Field(min_length=1), AfterValidator(_check_regex)]
+
+
+class BlocklistConfig(Strict):
+    """Words (case-insensitive) and regular expressions matched on the normalised text."""
+
+    words: list[Annotated[str, Field(min_length=1)]] = []
+    regexes: list[Regex] = []
+    action: Literal["drop", "replace"] = Field(default="drop", description="drop the message, or bleep the match")
+    replacement: str = Field(default="哔", description="said instead of a blocked word when action is replace")
+
+
+class RateLimitConfig(Strict):
+    """A token bucket per viewer: `burst` messages at once, refilled at `per_minute`."""
+
+    burst: int = Field(default=3, ge=1, le=1000)
+    per_minute: float = Field(default=6.0, gt=0, le=6000)
+
+
+class TemplatesConfig(Strict):
+    """What is said for each kind of event; `{uname}` and `{text}` are filled in. Gift and guard texts
+    already come from the source's own templates."""
+
+    danmaku: str = "{text}"
+    super_chat: str = "{uname}的醒目留言：{text}"
+    gift: str = "{text}"
+    guard: str = "{text}"
+    system: str = "{text}"
 
     @model_validator(mode="after")
-    def _template(self) -> TextConfig:
-        try:
-            self.template.format(uname="", text="")
-        except (KeyError, IndexError, ValueError) as err:
-            raise ValueError(f"template: only {{uname}} and {{text}} can be filled in ({err!r})") from None
-        if "{text}" not in self.template:
-            raise ValueError("template: must contain {text}")
+    def _templates(self) -> TemplatesConfig:
+        for key in ("danmaku", "super_chat", "gift", "guard", "system"):
+            template = getattr(self, key)
+            _check_template(template, ("uname", "text"), key)
+            if "{text}" not in template:
+                raise ValueError(f"{key}: must contain {{text}}")
+        return self
+
+
+DEFAULT_SYMBOLS = {"+": "加", "=": "等于", "&": "和", "@": " ", "#": " ", "_": " ", "~": " ", "|": " "}
+
+
+class TextConfig(Strict):
+    """What is spoken of a message. Every rule that drops a message counts the drop under its reason."""
+
+    max_chars: int = Field(
+        default=60, ge=1, le=2000, description="longer is cut; a CJK character counts 1, any other 0.5"
+    )
+    min_chars: int = Field(default=1, ge=1, le=2000)
+    truncation_cue: str = Field(default="等等", max_length=16, description="said after a message that was cut")
+    templates: TemplatesConfig = TemplatesConfig()
+    links: Literal["drop", "replace", "keep"] = "replace"
+    link_word: str = Field(default="链接", max_length=16)
+    blocklist: BlocklistConfig = BlocklistConfig()
+    max_repeat: int = Field(default=3, ge=1, le=20, description="'哈哈哈哈哈哈' -> '哈哈哈'; punctuation runs -> one")
+    emoticons: dict[str, str] = Field(default_factory=dict, description="'[doge]': '狗头' — said instead")
+    unknown_emoticons: Literal["drop", "keep"] = "drop"
+    symbols: dict[Annotated[str, Field(min_length=1)], str] = Field(default_factory=lambda: dict(DEFAULT_SYMBOLS))
+    aliases: dict[Annotated[str, Field(min_length=1)], str] = Field(
+        default_factory=dict, description="how to pronounce names: {'iShowSpeed': '艾修斯必得'}"
+    )
+    ignore_users: list[int | str] = Field(default_factory=list, description="uids or names (other bots)")
+    ignore_prefixes: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: ["!", "/"], description="messages starting with these are other bots' commands"
+    )
+    duplicate_window_s: float = Field(default=30.0, ge=0, le=3600, description="same text, any viewer; 0 = off")
+    rate_limit: RateLimitConfig | None = RateLimitConfig()
+
+    @model_validator(mode="after")
+    def _lengths(self) -> TextConfig:
+        if self.min_chars > self.max_chars:
+            raise ValueError("min_chars: is more than max_chars")
         return self
 
 
 class QueueConfig(Strict):
+    """The bounded priority queue between chat and the GPU; see bot/speech_queue.py."""
+
     max_size: int = Field(default=32, ge=1, le=10_000)
-    max_age_s: float = Field(default=60.0, gt=0)
+    max_age_s: float = Field(default=60.0, gt=0, description="waited longer: not spoken")
+    paid_max_age_s: float | None = Field(default=1800.0, gt=0, description="super chats; null = no limit")
+    max_paid: int = Field(default=500, ge=1, le=100_000, description="super chats held past max_size")
+    names_off_at: int | None = Field(default=10, ge=1, description="this many waiting: names are not read")
+    paid_only_at: int | None = Field(default=24, ge=1, description="this many waiting: only paid messages")
+    calm_s: float = Field(default=30.0, gt=0, le=3600, description="how long the flood must ebb to leave a mode")
+    names_off_notice: str | None = None
+    paid_only_notice: str | None = "弹幕太多啦，现在只读醒目留言和礼物"
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> QueueConfig:
+        for key in ("names_off_at", "paid_only_at"):
+            value = getattr(self, key)
+            if value is not None and value > self.max_size:
+                raise ValueError(f"{key}: is more than max_size ({self.max_size})")
+        if self.names_off_at and self.paid_only_at and self.names_off_at >= self.paid_only_at:
+            raise ValueError("names_off_at: must be below paid_only_at")
+        return self
+
+
+class ModerationConfig(Strict):
+    """Chat commands (`#tts skip`). Allowed for the streamer, room admins and the uids listed here."""
+
+    prefixes: list[Annotated[str, Field(min_length=1, max_length=16)]] = Field(
+        default_factory=lambda: ["#tts", "#语音"], min_length=1
+    )
+    moderators: list[Annotated[int, Field(gt=0)]] = Field(default_factory=list, description="extra uids")
+    max_mute_s: float = Field(default=30 * 86400, gt=0, description="longest timed mute; none given = permanent")
 
 
 class Config(Strict):
@@ -259,6 +356,8 @@ class Config(Strict):
     output: Annotated[WavOutput | NullOutput | SoundDeviceOutput, Field(discriminator="type")]
     text: TextConfig = TextConfig()
     queue: QueueConfig = QueueConfig()
+    moderation: ModerationConfig = ModerationConfig()
+    state_dir: ConfigPath | None = Field(default=None, description="mutes, voices, audit log; default: see below")
 
     @model_validator(mode="before")
     @classmethod
@@ -283,6 +382,16 @@ class Config(Strict):
     @property
     def default_voice_id(self) -> str:
         return self.default_voice or self.voices[0].id
+
+    def resolved_state_dir(self) -> str:
+        """systemd's StateDirectory= (via $STATE_DIRECTORY), else $XDG_STATE_HOME or ~/.local/state,
+        /ishowtts-bot."""
+        if self.state_dir:
+            return self.state_dir
+        if os.environ.get("STATE_DIRECTORY"):
+            return os.environ["STATE_DIRECTORY"].split(":")[0]
+        base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+        return os.path.join(base, "ishowtts-bot")
 
     def voice(self, voice_id: str) -> VoiceConfig:
         for voice in self.voices:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, IntEnum
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +33,25 @@ class EventKind(str, Enum):
 class Role(str, Enum):
     VIEWER = "viewer"
     MODERATOR = "moderator"
+    """A room admin (Bilibili) or channel moderator (Twitch)."""
     STREAMER = "streamer"
+    """The room's owner."""
+    OPERATOR = "operator"
+    """The person at the machine (console, local HTTP API): trusted, though it has no platform uid."""
+
+
+class Priority(IntEnum):
+    """Speaking order, most urgent first. A lower value is spoken first and evicted last."""
+
+    URGENT = 0
+    """The streamer's, moderators' and operator's own messages, and super chats."""
+    GUARD = 1
+    """Messages from guard members (舰长/提督/总督) and their guard purchases."""
+    GIFT = 2
+    """Thanks for gifts."""
+    MEDAL = 3
+    """Holders of this room's fan medal."""
+    VIEWER = 4
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,8 @@ class ChatEvent:
     medal_level: int = 0
     medal_name: str = ""
     medal_room: int = 0
+    home_medal: bool = False
+    """The fan medal belongs to this room's streamer (not another streamer's medal worn here)."""
     reply_to: str = ""
     received_at: float = field(default_factory=time.monotonic)
 
@@ -63,6 +83,19 @@ class SpeechRequest:
     voice: str
     event: ChatEvent
     seq: int = 0
+    priority: Priority = Priority.VIEWER
+    nameless_text: str = ""
+    """What to say instead when the queue is too deep to read names ("" = `text` has no name in it)."""
+
+    @property
+    def protected(self) -> bool:
+        """A super chat: paid to be read, so never evicted to make room."""
+        return self.event.kind == EventKind.SUPER_CHAT
+
+    @property
+    def paid(self) -> bool:
+        """Spoken even when the queue sheds everything else: super chats, gifts' and guards' thanks."""
+        return self.event.kind in (EventKind.SUPER_CHAT, EventKind.GIFT, EventKind.GUARD)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,36 @@
-"""From a chat event to what will be spoken, or a counted reason not to speak it."""
+"""From a chat event to what will be spoken, or a counted reason not to speak it.
+
+The order of the rules matters and is fixed: who sent it (ignored, muted), then what it says (cleaned,
+links, blocklist, emoticons, runs, symbols, names), then whether it is worth saying (speakable, long
+enough, not a duplicate, the viewer within their rate), then how (template, voice, priority). Cheap
+checks come first so a flood costs little. `apply` never raises and its output is bounded in length
+whatever arrives (see tests/test_filters.py's property test).
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.config import TextConfig
-from bot.events import ChatEvent, EventKind, SpeechRequest
+from bot.events import ChatEvent, EventKind, Priority, Role, SpeechRequest
+from bot.limits import RecentTexts, TokenBuckets
 from bot.text import clean_text, is_speakable
+from bot.text_rules import (
+    Blocklist,
+    Substitutions,
+    collapse_runs,
+    has_link,
+    replace_emoticons,
+    replace_links,
+    speech_length,
+    starts_with_any,
+    truncate,
+)
+
+MAX_NAME_CHARS = 24
+"""A viewer's name is read at most this long (some names are whole sentences)."""
 
 
 @dataclass(frozen=True)
@@ -14,24 +38,105 @@ class Dropped:
     reason: str
 
 
+def priority_of(event: ChatEvent) -> Priority:
+    if event.role != Role.VIEWER or event.kind == EventKind.SUPER_CHAT:
+        return Priority.URGENT
+    if event.guard_level > 0 or event.kind == EventKind.GUARD:
+        return Priority.GUARD
+    if event.kind == EventKind.GIFT:
+        return Priority.GIFT
+    if event.home_medal:
+        return Priority.MEDAL
+    return Priority.VIEWER
+
+
+def _exempt(event: ChatEvent) -> bool:
+    """The streamer's side and paying viewers are never rate-limited or deduplicated."""
+    return event.role != Role.VIEWER or event.kind in (EventKind.SUPER_CHAT, EventKind.GIFT, EventKind.GUARD)
+
+
 class MessageFilter:
-    def __init__(self, cfg: TextConfig, default_voice: str) -> None:
+    def __init__(
+        self,
+        cfg: TextConfig,
+        voice_for: Callable[[int], str],
+        is_muted: Callable[[int], bool] = lambda uid: False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.cfg = cfg
-        self.default_voice = default_voice
+        self.voice_for = voice_for
+        """The voice for a uid: a moderator may have given a viewer their own; else the default."""
+        self.is_muted = is_muted
         self._seq = 0
-        self.banned: set[int] = set()
-        """Viewers the room banned this run (uid 0, an anonymous viewer, is never a key)."""
+        self._blocklist = Blocklist(cfg.blocklist)
+        self._symbols = Substitutions(cfg.symbols)
+        self._aliases = Substitutions(cfg.aliases)
+        self._ignored_uids = {u for u in cfg.ignore_users if isinstance(u, int)}
+        self._ignored_names = {u.casefold() for u in cfg.ignore_users if isinstance(u, str)}
+        self._recent = RecentTexts(cfg.duplicate_window_s, clock=clock)
+        rate = cfg.rate_limit
+        self._buckets = TokenBuckets(rate.burst, rate.per_minute, clock=clock) if rate else None
+
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def speakable_text(self, raw: str) -> str | Dropped:
+        """The rewriting half of the filter (no per-viewer state): what would be said of `raw`."""
+        cfg = self.cfg
+        text = clean_text(raw, cfg.max_chars * 4)
+        if cfg.links != "keep" and has_link(text):
+            if cfg.links == "drop":
+                return Dropped("link")
+            text = replace_links(text, cfg.link_word)
+        blocked = self._blocklist.apply(text)
+        if blocked is None:
+            return Dropped("blocklist")
+        text = replace_emoticons(blocked, cfg.emoticons, keep_unknown=cfg.unknown_emoticons == "keep")
+        text = collapse_runs(text, cfg.max_repeat)
+        text = self._aliases.apply(self._symbols.apply(text))
+        text = clean_text(text, cfg.max_chars * 4)
+        if not is_speakable(text):
+            return Dropped("unspeakable")
+        if speech_length(text) < cfg.min_chars:
+            return Dropped("too_short")
+        text, cut = truncate(text, cfg.max_chars)
+        if cut and cfg.truncation_cue:
+            wide = bool(text) and speech_length(text[-1]) == 1.0
+            text = f"{text}{'，' if wide else ', '}{cfg.truncation_cue}"
+        return text
+
+    def speakable_name(self, uname: str) -> str:
+        return clean_text(self._aliases.apply(clean_text(uname, MAX_NAME_CHARS)), 2 * MAX_NAME_CHARS)
 
     def apply(self, event: ChatEvent) -> SpeechRequest | Dropped:
         if event.kind in (EventKind.BAN, EventKind.RECALL):
             return Dropped("control")
-        if event.uid and event.uid in self.banned:
-            return Dropped("banned")
-        text = clean_text(event.text, self.cfg.max_chars)
-        if not is_speakable(text):
-            return Dropped("unspeakable")
-        if len(text) < self.cfg.min_chars:
-            return Dropped("too_short")
-        spoken = self.cfg.template.format(uname=clean_text(event.uname, 32), text=text)
-        self._seq += 1
-        return SpeechRequest(text=spoken, voice=self.default_voice, event=event, seq=self._seq)
+        if event.role == Role.VIEWER:
+            if event.uid in self._ignored_uids or event.uname.casefold() in self._ignored_names:
+                return Dropped("ignored_user")
+            if event.uid and self.is_muted(event.uid):
+                return Dropped("muted")
+            if event.kind == EventKind.DANMAKU and starts_with_any(event.text.lstrip(), self.cfg.ignore_prefixes):
+                return Dropped("bot_command")
+        text = self.speakable_text(event.text)
+        if isinstance(text, Dropped):
+            return text
+        if not _exempt(event):
+            if self.cfg.duplicate_window_s > 0 and self._recent.seen_recently(text.casefold()):
+                return Dropped("duplicate")
+            # Anonymous viewers (uid 0: the bot is not logged in) cannot be told apart: no per-viewer limit.
+            if self._buckets is not None and event.uid and not self._buckets.allow(event.uid):
+                return Dropped("rate_limited")
+        template = getattr(self.cfg.templates, event.kind.value, self.cfg.templates.danmaku)
+        name = self.speakable_name(event.uname)
+        spoken = template.format(uname=name, text=text)
+        nameless = text if "{uname}" in template else ""
+        return SpeechRequest(
+            text=spoken,
+            voice=self.voice_for(event.uid),
+            event=event,
+            seq=self.next_seq(),
+            priority=priority_of(event),
+            nameless_text=nameless,
+        )

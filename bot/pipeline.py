@@ -1,8 +1,9 @@
 """The daemon: chat source -> filter -> bounded speech queue -> GPU worker -> audio sink.
 
-Two tasks on one event loop. The reader pulls chat, filters it and enqueues without ever waiting on
-synthesis. The speaker takes one request at a time, has the GPU worker thread synthesise it and hands
-the audio to the sink. A failed utterance is logged once and skipped; the daemon goes on.
+Two tasks on one event loop. The reader pulls chat, acts on moderator commands and platform bans at once
+(control jumps ahead of data), filters the rest and enqueues without ever waiting on synthesis. The
+speaker takes the most urgent request, has the GPU worker thread synthesise it and hands the audio to
+the sink. A failed utterance is logged once and skipped; the daemon goes on.
 
 The daemon ends when the source is exhausted and the queue has drained (replay), or on SIGINT/SIGTERM:
 reading stops, the utterance in progress is finished within a bound, the rest is dropped and counted.
@@ -19,13 +20,17 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bot.commands import parse_command
 from bot.config import Config
 from bot.errors import SynthesisError, UserError
-from bot.events import ChatEvent, EventKind
+from bot.events import ChatEvent, EventKind, Priority, Role, SpeechRequest
 from bot.filters import Dropped, MessageFilter
+from bot.moderation import Moderator
 from bot.protocols import AudioSink, ChatSource, Synthesizer
 from bot.sd_notify import Notifier, watchdog_interval
-from bot.speech_queue import SpeechQueue
+from bot.speech_queue import QueueMode, SpeechQueue
+from bot.state_store import StateStore
+from bot.viewers import Viewers
 from bot.worker import SynthesisWorker
 
 log = logging.getLogger(__name__)
@@ -36,6 +41,7 @@ class Stats:
     received: int = 0
     spoken: int = 0
     failed: int = 0
+    commands: int = 0
     audio_seconds: float = 0.0
     synth_seconds: float = 0.0
     first_audio_latency: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
@@ -45,7 +51,7 @@ class Stats:
     def summary(self) -> str:
         drops = ", ".join(f"{k}={v}" for k, v in sorted(self.drops.items())) or "none"
         return (
-            f"received {self.received}, spoken {self.spoken}, failed {self.failed}, "
+            f"received {self.received}, spoken {self.spoken}, failed {self.failed}, commands {self.commands}, "
             f"audio {self.audio_seconds:.1f} s in {self.synth_seconds:.1f} s of synthesis; drops: {drops}"
         )
 
@@ -64,8 +70,14 @@ class Daemon:
         self.sink = sink
         self.stats = Stats()
         self.worker = SynthesisWorker(synthesizer_factory)
-        self.filter = MessageFilter(cfg.text, cfg.default_voice_id)
-        self.queue = SpeechQueue(cfg.queue.max_size, cfg.queue.max_age_s, self.stats.drops)
+        self.queue = SpeechQueue(cfg.queue, self.stats.drops, on_mode=self._queue_mode)
+        self.viewers = Viewers()
+        self.store = StateStore(cfg.resolved_state_dir())
+        self.store.prepare()
+        self.moderator = Moderator(
+            cfg, self.store, self.store.load(), self.queue, sink, self.viewers, status=self.status_line
+        )
+        self.filter = MessageFilter(cfg.text, self.moderator.voice_for, self.moderator.is_muted)
         self.stop_grace_s = stop_grace_s
         self._stopping = asyncio.Event()
         self.notifier = Notifier()
@@ -131,12 +143,56 @@ class Daemon:
             self.notifier.send("WATCHDOG=1")
             await asyncio.sleep(interval)
 
+    def status_line(self) -> str:
+        return (
+            f"spoken {self.stats.spoken}, queued {len(self.queue)} ({self.queue.mode.value}), "
+            f"paused {'yes' if self.moderator.paused else 'no'}, muted {len(self.moderator.state.mutes)}, "
+            f"voice {self.moderator.default_voice}, dropped {sum(self.stats.drops.values())}"
+        )
+
+    def _queue_mode(self, mode: QueueMode, first_in_flood: bool) -> None:
+        notices = {
+            QueueMode.NAMES_OFF: self.cfg.queue.names_off_notice,
+            QueueMode.PAID_ONLY: self.cfg.queue.paid_only_notice,
+        }
+        if mode == QueueMode.NORMAL:
+            log.info("queue back to normal (%d waiting): names are read again", len(self.queue))
+            return
+        if not first_in_flood:
+            log.info("queue %s again (%d waiting)", mode.value, len(self.queue))
+            return
+        log.warning(
+            "chat is outrunning speech (%d waiting): %s",
+            len(self.queue),
+            "names are no longer read" if mode == QueueMode.NAMES_OFF else "only paid messages are read",
+        )
+        if notice := notices.get(mode):
+            # Not from inside put(): the queue is mid-update when it tells us.
+            asyncio.get_running_loop().call_soon(self._announce, notice)
+
+    def _announce(self, text: str) -> None:
+        event = ChatEvent(text=text, kind=EventKind.SYSTEM, role=Role.OPERATOR)
+        request = SpeechRequest(
+            text=text,
+            voice=self.moderator.default_voice,
+            event=event,
+            seq=self.filter.next_seq(),
+            priority=Priority.URGENT,
+        )
+        self.queue.put(request)
+
     async def _read(self) -> None:
+        prefixes = self.cfg.moderation.prefixes
         try:
             async for event in self.source.events():
                 self.stats.received += 1
+                self.viewers.saw(event)
                 if event.kind in (EventKind.BAN, EventKind.RECALL):
-                    self._control(event)
+                    await self._control(event)
+                    continue
+                if event.kind == EventKind.DANMAKU and (command := parse_command(event.text, prefixes)):
+                    self.stats.commands += 1  # never spoken, whoever sent it
+                    await self.moderator.handle(event, command)
                     continue
                 result = self.filter.apply(event)
                 if isinstance(result, Dropped):
@@ -147,15 +203,21 @@ class Daemon:
         finally:
             self.queue.close()
 
-    def _control(self, event: ChatEvent) -> None:
-        """The platform withdrew a message or banned a viewer: what is still waiting is not spoken."""
+    async def _control(self, event: ChatEvent) -> None:
+        """The platform withdrew a message or banned a viewer: what is still waiting is not spoken, and a
+        ban is a mute that lasts (saved like a moderator's)."""
         if event.kind == EventKind.RECALL and event.msg_id:
             n = self.queue.remove(lambda r: r.event.msg_id == event.msg_id, "recalled")
+            n += self.sink.discard(lambda u: u.request.event.msg_id == event.msg_id)
             log.info("message %s was withdrawn%s", event.msg_id, " before it was spoken" if n else "")
         elif event.kind == EventKind.BAN and event.uid:
-            self.filter.banned.add(event.uid)
-            n = self.queue.remove(lambda r: r.event.uid == event.uid, "banned")
-            log.info("the room banned %s (uid %d): muted, %d queued message(s) dropped", event.uname, event.uid, n)
+            try:
+                n = await self.moderator.mute(event.uid, event.uname, None, by="room ban")
+                await self.store.audit({"uid": event.uid, "uname": event.uname, "verb": "ban", "ok": True})
+            except OSError as err:
+                log.error("could not save the room's ban of uid %d: %s", event.uid, err)
+                return
+            log.info("the room banned %s (uid %d): muted, %d waiting message(s) dropped", event.uname, event.uid, n)
 
     async def _speak(self) -> None:
         while (first := await self.queue.get()) is not None:
@@ -187,7 +249,6 @@ class Daemon:
                     f" in a batch of {len(batch)}" if len(batch) > 1 else "",
                     request.text[:60],
                 )
+                self.viewers.handed_over.append(request)
                 await self.sink.play(result)
-            self.notifier.send(
-                f"STATUS=spoken {self.stats.spoken}, queued {len(self.queue)}, dropped {sum(self.stats.drops.values())}"
-            )
+            self.notifier.send(f"STATUS={self.status_line()}")

@@ -4,7 +4,7 @@ without rewiring the daemon."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol, runtime_checkable
 
 from bot.errors import UserError
@@ -51,8 +51,12 @@ class AudioSink(Protocol):
 
     async def play(self, utterance: Utterance) -> None: ...
 
-    def skip(self) -> bool:
-        """Cut the utterance being heard; False if none was."""
+    def skip(self, seq: int | None = None) -> bool:
+        """Cut the utterance being heard (only if it is request `seq`, when given); False if none was."""
+        ...
+
+    def discard(self, matches: Callable[[Utterance], bool]) -> int:
+        """Drop the handed-over utterances that have not started and `matches`; returns how many."""
         ...
 
     def clear(self) -> int:

@@ -122,8 +122,32 @@ def test_missing_voices(tmp_path: Path) -> None:
 
 
 def test_bad_template(tmp_path: Path) -> None:
-    assert error_of(tmp_path, GOOD + "text: {template: '{user} says {text}'}\n") == (
-        "config.yaml: text: template: only {uname} and {text} can be filled in (KeyError('user'))"
+    assert error_of(tmp_path, GOOD + "text: {templates: {danmaku: '{user} says {text}'}}\n") == (
+        "config.yaml: text.templates: danmaku: only {uname}, {text} can be filled in (KeyError('user'))"
+    )
+    assert error_of(tmp_path, GOOD + "text: {templates: {super_chat: '{uname}'}}\n") == (
+        "config.yaml: text.templates: super_chat: must contain {text}"
+    )
+
+
+def test_bad_blocklist_regex_is_one_clear_line(tmp_path: Path) -> None:
+    text = GOOD + "text:\n  blocklist:\n    regexes: ['ok+', '(unclosed', '[z-a]']\n"
+    assert error_of(tmp_path, text).splitlines() == [
+        "config.yaml: text.blocklist.regexes[1]: bad regular expression '(unclosed': "
+        "missing ), unterminated subpattern at position 0",
+        "config.yaml: text.blocklist.regexes[2]: bad regular expression '[z-a]': bad character range z-a at position 1",
+    ]
+
+
+def test_queue_thresholds_must_be_ordered(tmp_path: Path) -> None:
+    assert error_of(tmp_path, GOOD + "queue: {max_size: 20, names_off_at: 10, paid_only_at: 30}\n") == (
+        "config.yaml: queue: paid_only_at: is more than max_size (20)"
+    )
+    assert error_of(tmp_path, GOOD + "queue: {names_off_at: 20, paid_only_at: 10}\n") == (
+        "config.yaml: queue: names_off_at: must be below paid_only_at"
+    )
+    assert error_of(tmp_path, GOOD + "moderation: {moderators: [0]}\n") == (
+        "config.yaml: moderation.moderators[0]: Input should be greater than 0"
     )
 
 
@@ -177,8 +201,11 @@ def test_bilibili_source_and_sound_card_output_parse(tmp_path: Path) -> None:
     ],
 )
 def test_bad_bilibili_settings_are_one_line(tmp_path: Path, source: dict[str, object], message: str) -> None:
-    data = {"voices": [{"id": "zh", "ref_audio": "a.wav", "ref_text": "你好"}], "source": source,
-            "output": {"type": "null"}}
+    data = {
+        "voices": [{"id": "zh", "ref_audio": "a.wav", "ref_text": "你好"}],
+        "source": source,
+        "output": {"type": "null"},
+    }
     with pytest.raises(ConfigError) as err:
         parse_config(data, tmp_path / "config.yaml")
     assert str(err.value).startswith(message)

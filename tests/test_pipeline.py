@@ -108,7 +108,8 @@ def test_event_loop_never_waits_on_synthesis() -> None:
 def test_sigterm_finishes_the_current_utterance_and_drops_the_rest() -> None:
     fake = FakeSynthesizer(voices=["zh"], delay_s=0.2)
     sink = RecordingSink()
-    daemon = Daemon(config(queue={"max_size": 1000}), EndlessSource(), lambda: fake, sink)
+    queue = {"max_size": 1000, "names_off_at": None, "paid_only_at": None}
+    daemon = Daemon(config(queue=queue), EndlessSource(), lambda: fake, sink)
 
     async def main() -> None:
         asyncio.get_running_loop().call_later(0.5, os.kill, os.getpid(), signal.SIGTERM)
@@ -153,4 +154,4 @@ def test_recalled_and_banned_messages_are_not_spoken() -> None:
     asyncio.run(daemon.run())
     spoken = [u.request.text for u in sink.played]
     assert spoken == ["第一", "匿名"]
-    assert daemon.stats.drops["recalled"] == 1 and daemon.stats.drops["banned"] == 2
+    assert daemon.stats.drops["recalled"] == 1 and daemon.stats.drops["muted"] == 2

@@ -93,7 +93,7 @@ def test_daemon_notifies_ready_status_watchdog_stopping(
     asyncio.run(daemon.run())
     messages = listener.drain()
     assert messages[0].startswith("READY=1\nSTATUS=ready; voices zh")
-    assert "STATUS=spoken 2, queued 0, dropped 0" in messages
+    assert "STATUS=spoken 2, queued 0 (normal), paused no, muted 0, voice zh, dropped 0" in messages
     assert messages[-1] == "STOPPING=1", messages
     pings = [t for t, m in listener.received if m == "WATCHDOG=1"]
     assert len(pings) >= 2

@@ -3,13 +3,20 @@ cut, so skip/clear find nothing and pause has no boundary to wait for."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from bot.events import Utterance
+
 
 class ImmediateControls:
     async def start(self) -> None:
         return None
 
-    def skip(self) -> bool:
+    def skip(self, seq: int | None = None) -> bool:
         return False
+
+    def discard(self, matches: Callable[[Utterance], bool]) -> int:
+        return 0
 
     def clear(self) -> int:
         return 0

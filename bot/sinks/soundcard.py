@@ -21,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,13 +137,14 @@ class SoundCardSink:
         await self._pending.put(utterance)
         self._pending_s += utterance.duration
 
-    def skip(self) -> bool:
-        """Cut the utterance being heard (fading out in FADE_S); False if nothing was playing."""
+    def skip(self, seq: int | None = None) -> bool:
+        """Cut the utterance being heard (fading out in FADE_S) — only if it is request `seq`, when
+        given; False if nothing (or something else) was playing."""
         if self._ring is None:
             return False
         heard = self._ring.read_position
         for seg in self._segments:
-            if seg.start <= heard < seg.end and not seg.cut:
+            if seg.start <= heard < seg.end and not seg.cut and seq in (None, seg.seq):
                 seg.cut = True
                 self._ring.cut(seg.end)
                 self.stats.skipped += 1
@@ -150,6 +152,21 @@ class SoundCardSink:
                 log.info("skipped utterance #%d", seg.seq)
                 return True
         return False
+
+    def discard(self, matches: Callable[[Utterance], bool]) -> int:
+        """Drop the waiting utterances that `matches` (a muted viewer's); returns how many."""
+        kept: list[Utterance] = []
+        dropped = 0
+        while not self._pending.empty():
+            utt = self._pending.get_nowait()
+            if matches(utt):
+                self._pending_s -= utt.duration
+                dropped += 1
+            else:
+                kept.append(utt)
+        for utt in kept:
+            self._pending.put_nowait(utt)
+        return dropped
 
     def clear(self) -> int:
         """Drop everything not yet heard: the pending utterances and the rest of the current one."""
@@ -226,9 +243,6 @@ class SoundCardSink:
                 await self._feed_one(utt)
             finally:
                 self._busy = False
-        self._played_before = 0  # heard to the end, and no longer in _segments
-        self._preparing = False  # the feeder holds an utterance that is not a Segment yet
-        self._wake = asyncio.Event()  # skip/clear/resume: the feeder should look again now
 
     async def _feed_one(self, utt: Utterance) -> None:
         generation = self._generation

@@ -4,7 +4,7 @@ Pure functions, no I/O: everything the live server sends passes through `map_com
 cheap for the ~150 kinds we ignore and must never raise — malformed or unexpected shapes return None
 (and are counted by the caller). Field positions of DANMU_MSG's `info` array follow the web client:
 info[0] meta (mode, dm_type, emoticon, extra JSON), info[1] text, info[2] user [uid, name, is_admin, ...],
-info[3] fan medal [level, name, anchor name, room id, ...], info[7] guard level.
+info[3] fan medal [level, name, anchor name, room id, ..., anchor uid at 12], info[7] guard level.
 """
 
 from __future__ import annotations
@@ -112,6 +112,7 @@ def _danmaku(cmd: dict[str, Any], owner_uid: int) -> ChatEvent | None:
         medal_level=_int(medal[0]) if medal else 0,
         medal_name=_str(medal[1]) if len(medal) > 1 else "",
         medal_room=_int(medal[3]) if len(medal) > 3 else 0,
+        home_medal=bool(owner_uid) and len(medal) > 12 and _int(medal[12]) == owner_uid,
         reply_to=_str(extra.get("reply_uname")),
     )
 

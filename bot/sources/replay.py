@@ -1,7 +1,8 @@
 """Replays chat from a JSONL file: the demo, tests and benchmarks run the daemon on recorded chat.
 
 Each line is either a JSON string (the message) or an object with `text` and optionally `uid`, `uname`,
-`kind`, `role` (viewer/moderator/streamer), `msg_id`, `guard_level`, `price` and `t` (seconds from the
+`kind`, `role` (viewer/moderator/streamer/operator), `msg_id`, `guard_level`, `price`, `medal_level`,
+`home_medal` (true: this room's fan medal) and `t` (seconds from the
 start of the replay). Lines are paced by `t` divided by `speed`; speed 0 replays as fast as possible.
 A malformed line is logged with its line number and skipped: one bad line never ends the replay.
 """
@@ -41,6 +42,8 @@ def parse_line(line: str) -> tuple[float | None, ChatEvent]:
         role=Role(obj.get("role", "viewer")),
         guard_level=int(obj.get("guard_level", 0)),
         price=float(obj.get("price", 0.0)),
+        medal_level=int(obj.get("medal_level", 0)),
+        home_medal=bool(obj.get("home_medal", False)),
     )
     return (float(t) if t is not None else None), event
 

@@ -2,7 +2,8 @@
 
 Checks what a first `run` would trip on: the schema, every voice's clip and transcript, the model,
 vocabulary and vocoder files (a local safetensors checkpoint is matched key by key and shape by shape
-against the architecture, reading only its header), the replay file and the named sound card.
+against the architecture, reading only its header), the replay file, the named sound card and the state
+folder (writable, its state file readable). Filter rules (a bad regex) are checked by the schema itself.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from bot.config import HF_PREFIX, BilibiliSource, Config, ReplaySource, SoundDeviceOutput
 from bot.engine.reference import load_reference
 from bot.errors import UserError
+from bot.state_store import StateStore
 from bot.text import clean_text, is_speakable
 
 
@@ -39,6 +41,8 @@ def check_config(cfg: Config, name: str) -> tuple[list[str], list[str]]:
             problems.append(f"{name}: {err}")
     if isinstance(cfg.output, SoundDeviceOutput):
         problems += [f"{name}: output.device: {p}" for p in _check_output_device(cfg.output)]
+    if state_problem := StateStore(cfg.resolved_state_dir()).problem():
+        problems.append(f"{name}: {state_problem}")
     return problems, [f"{name}: {n}" for n in notes]
 
 

@@ -82,7 +82,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"wrote a random-weight smoke-test model to {out} (architecture: tiny)")
         return 0
     if args.command == "demo":
-        return _run_daemon(_demo_config(Path(args.out)))
+        return _run_daemon(_demo_config(Path(args.out)), None)
     if args.command == "devices":
         return _devices()
 
@@ -94,7 +94,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _check(cfg, name)
     if args.command == "say":
         return _say(cfg, args.text, args.voice, Path(args.out))
-    return _run_daemon(cfg)
+    return _run_daemon(cfg, Path(args.config))
 
 
 def _check(cfg: Any, name: str) -> int:
@@ -142,20 +142,31 @@ def _say(cfg: Any, text: str, voice: str | None, out: Path) -> int:
     return 0
 
 
-def _run_daemon(cfg: Any) -> int:
+def _run_daemon(cfg: Any, config_path: Path | None) -> int:
     from bot.engine.synthesizer import F5Synthesizer
+    from bot.http_api import HttpApi
     from bot.pipeline import Daemon
     from bot.sinks import make_sink
     from bot.sources import make_source
 
-    daemon = Daemon(
-        cfg,
-        make_source(cfg.source),
-        lambda: F5Synthesizer(cfg.model, cfg.voices, cfg.engine),
-        make_sink(cfg.output, stale_after_s=cfg.queue.max_age_s),
-    )
-    asyncio.run(daemon.run())
-    return 0
+    async def main() -> int:
+        daemon = Daemon(
+            cfg,
+            make_source(cfg.source),
+            lambda: F5Synthesizer(cfg.model, cfg.voices, cfg.engine),
+            make_sink(cfg.output, stale_after_s=cfg.queue.max_age_s),
+            config_path=config_path,
+        )
+        api = HttpApi(daemon, cfg.http) if cfg.http.enabled else None
+        if api is not None:
+            await api.start()
+        try:
+            return await daemon.run()
+        finally:
+            if api is not None:
+                await api.stop()
+
+    return asyncio.run(main())
 
 
 def _demo_config(out: Path) -> Any:
@@ -167,6 +178,7 @@ def _demo_config(out: Path) -> Any:
     demo_dir = Path(str(files("bot").joinpath("demo")))
     data = yaml.safe_load((demo_dir / "demo.yaml").read_text(encoding="utf-8"))
     data["output"]["path"] = str(out.resolve())
+    data["state_dir"] = str(out.resolve() / "state")  # a demo never touches the streamer's mutes
     real = _cached_real_weights(ModelConfig())
     if real is not None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -130,6 +130,9 @@ class EngineConfig(Strict):
     max_batch: int = Field(default=8, ge=1, le=64, description="waiting messages synthesised in one pass")
     vocoder_dtype: Literal["float32", "float16", "bfloat16"] = "float32"
     warmup: bool = Field(default=True, description="capture the buckets in use at start")
+    max_failures_in_a_row: int = Field(
+        default=5, ge=0, le=1000, description="engine failures (e.g. out of memory) in a row: exit 2; 0 = never"
+    )
     compile: bool | None = Field(default=None, description="torch.compile the blocks; null = on CUDA with Triton")
     cache_dir: ConfigPath | None = Field(default=None, description="compile caches; default: the user cache dir")
 
@@ -347,6 +350,16 @@ class ModerationConfig(Strict):
     max_mute_s: float = Field(default=30 * 86400, gt=0, description="longest timed mute; none given = permanent")
 
 
+class HttpConfig(Strict):
+    """The status page, /metrics and the control API. Every endpoint but /healthz needs the token:
+    $ISHOWTTS_HTTP_TOKEN, else one generated on first start into `state_dir/http-token` (mode 0600)."""
+
+    enabled: bool = True
+    host: str = Field(default="127.0.0.1", description="127.0.0.1 = this machine only")
+    port: int = Field(default=8765, ge=0, le=65535, description="0 = any free port (tests)")
+    max_body_bytes: int = Field(default=16_384, ge=256, le=1_048_576)
+
+
 class Config(Strict):
     model: ModelConfig = ModelConfig()
     engine: EngineConfig = EngineConfig()
@@ -357,6 +370,7 @@ class Config(Strict):
     text: TextConfig = TextConfig()
     queue: QueueConfig = QueueConfig()
     moderation: ModerationConfig = ModerationConfig()
+    http: HttpConfig = HttpConfig()
     state_dir: ConfigPath | None = Field(default=None, description="mutes, voices, audit log; default: see below")
 
     @model_validator(mode="before")

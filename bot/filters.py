@@ -67,7 +67,7 @@ class MessageFilter:
         self.voice_for = voice_for
         """The voice for a uid: a moderator may have given a viewer their own; else the default."""
         self.is_muted = is_muted
-        self._seq = 0
+        self.seq = 0
         self._blocklist = Blocklist(cfg.blocklist)
         self._symbols = Substitutions(cfg.symbols)
         self._aliases = Substitutions(cfg.aliases)
@@ -78,8 +78,8 @@ class MessageFilter:
         self._buckets = TokenBuckets(rate.burst, rate.per_minute, clock=clock) if rate else None
 
     def next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
+        self.seq += 1
+        return self.seq
 
     def speakable_text(self, raw: str) -> str | Dropped:
         """The rewriting half of the filter (no per-viewer state): what would be said of `raw`."""

@@ -75,6 +75,12 @@ class Moderator:
         self.replier = replier or LogReplier()
         self.status = status
         self.paused = False
+        self.reconfigure(cfg)
+
+    def reconfigure(self, cfg: Config) -> None:
+        """A (re)loaded config: saved voices that are no longer configured fall back to the default."""
+        self.cfg = cfg
+        state = self.state
         self._voice_ids = [v.id for v in cfg.voices]
         for uid, voice in list(state.voices.items()):
             if voice not in self._voice_ids:

@@ -19,12 +19,15 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from bot.commands import parse_command
-from bot.config import Config
+from bot.config import Config, load_config
 from bot.errors import SynthesisError, UserError
 from bot.events import ChatEvent, EventKind, Priority, Role, SpeechRequest
 from bot.filters import Dropped, MessageFilter
+from bot.metrics import Metrics, Snapshot
 from bot.moderation import Moderator
 from bot.protocols import AudioSink, ChatSource, Synthesizer
 from bot.sd_notify import Notifier, watchdog_interval
@@ -34,6 +37,15 @@ from bot.viewers import Viewers
 from bot.worker import SynthesisWorker
 
 log = logging.getLogger(__name__)
+
+EXTEND_SECONDS = 30
+HEARTBEAT_S = 5.0
+GPU_STALE_S = 30.0
+"""/healthz fails when the GPU worker thread has not run a no-op for this long (a hung CUDA call)."""
+SOURCE_DOWN_OK_S = 300.0
+"""/healthz tolerates a chat that is reconnecting for this long."""
+RESTART_KEYS = ("model", "engine", "source", "output", "state_dir")
+"""Settings a reload cannot swap in: they take effect at the next start."""
 
 
 @dataclass
@@ -47,6 +59,8 @@ class Stats:
     first_audio_latency: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     """Chat event to audio handed to the output, most recent first-audio latencies (bounded: weeks of uptime)."""
     drops: Counter[str] = field(default_factory=Counter)
+    recent_drops: deque[tuple[float, str, str]] = field(default_factory=lambda: deque(maxlen=50))
+    """(unix time, reason, text) of the latest messages the filter did not speak, for the status page."""
 
     def summary(self) -> str:
         drops = ", ".join(f"{k}={v}" for k, v in sorted(self.drops.items())) or "none"
@@ -64,6 +78,7 @@ class Daemon:
         synthesizer_factory: Callable[[], Synthesizer],
         sink: AudioSink,
         stop_grace_s: float = 20.0,
+        config_path: Path | None = None,
     ) -> None:
         self.cfg = cfg
         self.source = source
@@ -79,28 +94,53 @@ class Daemon:
         )
         self.filter = MessageFilter(cfg.text, self.moderator.voice_for, self.moderator.is_muted)
         self.stop_grace_s = stop_grace_s
+        self.config_path = config_path
+        self.exit_code = 0
+        self.ready = False
+        self.gpu_answered_at = self.source_seen_at = time.monotonic()
+        self._gpu_stalled = False
+        self._failures_in_a_row = 0
         self._stopping = asyncio.Event()
+        self._reload = asyncio.Event()
         self.notifier = Notifier()
+        self.metrics = Metrics(self.snapshot)
 
-    def request_stop(self) -> None:
+    def request_stop(self, exit_code: int = 0) -> None:
         if not self._stopping.is_set():
+            self.exit_code = exit_code
             log.info("stopping: finishing the utterance in progress, dropping %d queued", len(self.queue))
             self._stopping.set()
 
-    async def run(self) -> None:
+    async def run(self) -> int:
+        """Run until the source is exhausted and the queue drained, or until stopped; the exit status."""
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        handlers: dict[signal.Signals, Callable[[], None]] = {
+            signal.SIGINT: self.request_stop,
+            signal.SIGTERM: self.request_stop,
+            signal.SIGHUP: self._reload.set,
+        }
+        for sig, handler in handlers.items():
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self.request_stop)
+                loop.add_signal_handler(sig, handler)
+        tasks: list[asyncio.Task[Any]] = []
+        extender = asyncio.create_task(self._extend_start_timeout(), name="start-timeout")
         try:
+            self.notifier.send("STATUS=loading the model")
             voices = await self.worker.start(warm_up=self.cfg.engine.warmup)
             await self.sink.start()
-            log.info("ready: voices %s, default %s", ", ".join(voices), self.cfg.default_voice_id)
-            self.notifier.send("READY=1", f"STATUS=ready; voices {', '.join(voices)}")
-            watchdog = asyncio.create_task(self._feed_watchdog(), name="watchdog")
+            tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
             reader = asyncio.create_task(self._read(), name="chat-reader")
+            tasks.append(reader)
+            await self._until_connected(reader)
+            extender.cancel()
+            log.info("ready: voices %s, default %s", ", ".join(voices), self.moderator.default_voice)
+            self.notifier.send("READY=1", f"STATUS=ready; voices {', '.join(voices)}")
+            self.ready = True
+            tasks.append(asyncio.create_task(self._reloader(), name="reloader"))
             speaker = asyncio.create_task(self._speak(), name="speaker")
+            tasks.append(speaker)
             stop = asyncio.create_task(self._stopping.wait())
+            tasks.append(stop)
             await asyncio.wait({speaker, stop}, return_when=asyncio.FIRST_COMPLETED)
             if self._stopping.is_set():
                 self.notifier.send("STOPPING=1")
@@ -112,36 +152,171 @@ class Daemon:
                 except asyncio.TimeoutError:
                     log.warning("utterance still in progress after %.0f s; abandoning it", self.stop_grace_s)
                     speaker.cancel()
-            stop.cancel()
-            watchdog.cancel()
-            for task in (reader, speaker, watchdog):
+        finally:
+            extender.cancel()
+            for task in tasks:
+                task.cancel()
+            for task in [extender, *tasks]:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in handlers:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
             self.notifier.send("STOPPING=1")
+            with contextlib.suppress(OSError):  # every change was saved when made; this is belt and braces
+                await self.store.save(self.moderator.state)
             await self.sink.close()
             await self.worker.close()
             self.notifier.close()
             log.info("%s", self.stats.summary())
+        return self.exit_code
 
-    async def _feed_watchdog(self) -> None:
-        """WATCHDOG=1 every half WatchdogSec, but only while the GPU worker thread answers a no-op in
-        time: a hung CUDA call stops the pings and systemd restarts the process."""
+    async def _extend_start_timeout(self) -> None:
+        """Loading the model and capturing graphs can outlast TimeoutStartSec on a Jetson: keep asking
+        systemd for EXTEND_SECONDS more, every third of that, until READY."""
+        while True:
+            self.notifier.send(f"EXTEND_TIMEOUT_USEC={EXTEND_SECONDS * 1_000_000}")
+            await asyncio.sleep(EXTEND_SECONDS / 3)
+
+    async def _until_connected(self, reader: asyncio.Task[None]) -> None:
+        """READY=1 means speaking is possible: the model is warm and the chat is connected."""
+        if not self.source.connected:
+            self.notifier.send("STATUS=model ready; connecting to the chat")
+            log.info("model ready; waiting for the chat connection")
+        while not self.source.connected and not reader.done() and not self._stopping.is_set():
+            await asyncio.sleep(0.1)
+
+    async def _heartbeat(self) -> None:
+        """Every HEARTBEAT_S (or half WatchdogSec, if shorter) the GPU worker thread must run a no-op in
+        time: that feeds /healthz and systemd's watchdog, so a hung CUDA call gets the process restarted."""
         interval = watchdog_interval()
-        if interval is None or not self.notifier.enabled:
-            return
+        period = min(interval, HEARTBEAT_S) if interval else HEARTBEAT_S
         while True:
             try:
-                await asyncio.wait_for(self.worker.ping(), timeout=interval)
+                await asyncio.wait_for(self.worker.ping(), timeout=period)
             except asyncio.TimeoutError:
-                log.error("GPU worker did not answer within %.1f s; withholding the watchdog ping", interval)
-                await asyncio.sleep(interval)
-                continue
-            self.notifier.send("WATCHDOG=1")
-            await asyncio.sleep(interval)
+                if not self._gpu_stalled:
+                    log.error("GPU worker did not answer within %.1f s; withholding the watchdog ping", period)
+                self._gpu_stalled = True
+            else:
+                self._gpu_stalled = False
+                self.gpu_answered_at = time.monotonic()
+                if interval is not None:
+                    self.notifier.send("WATCHDOG=1")
+            if self.source.connected:
+                self.source_seen_at = time.monotonic()
+            await asyncio.sleep(period)
+
+    def health(self) -> list[str]:
+        """What is wrong, for /healthz (empty = healthy)."""
+        now = time.monotonic()
+        problems = []
+        if not self.ready:
+            problems.append("starting")
+        if now - self.gpu_answered_at > GPU_STALE_S:
+            problems.append(f"GPU worker silent for {now - self.gpu_answered_at:.0f} s")
+        if not self.source.connected and now - self.source_seen_at > SOURCE_DOWN_OK_S:
+            problems.append(f"chat disconnected for {now - self.source_seen_at:.0f} s")
+        if not self.sink.alive:
+            problems.append("audio output down")
+        return problems
+
+    async def _reloader(self) -> None:
+        while True:
+            await self._reload.wait()
+            self._reload.clear()
+            await self.reload()
+
+    async def reload(self) -> bool:
+        """SIGHUP: re-read and validate the whole config, then swap what can change while running (voices,
+        text rules, queue and moderation settings), keeping the queue. A bad config changes nothing."""
+        if self.config_path is None:
+            log.warning("SIGHUP: no config file to reload")
+            return False
+        self.notifier.send("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}", "STATUS=reloading")
+        try:
+            new = await asyncio.to_thread(load_config, self.config_path)
+            fixed = [key for key in RESTART_KEYS if getattr(new, key) != getattr(self.cfg, key)]
+            if new.voices != self.cfg.voices:
+                synth, voices = self.worker.synthesizer, new.voices
+                await self.worker.call(lambda: synth.set_voices(voices))
+        except UserError as err:
+            log.error("reload rejected, the running config stays: %s", str(err).replace("\n", "; "))
+            ok = False
+        else:
+            new = new.model_copy(update={key: getattr(self.cfg, key) for key in fixed})
+            self._apply(new)
+            if fixed:
+                log.warning("reloaded; %s changed but take effect only after a restart", ", ".join(fixed))
+            else:
+                log.info("reloaded %s: voices %s", self.config_path, ", ".join(v.id for v in new.voices))
+            ok = True
+        self.notifier.send("READY=1", f"STATUS={self.status_line()}")
+        return ok
+
+    def _apply(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.queue.cfg = cfg.queue
+        self.moderator.reconfigure(cfg)
+        seq = self.filter.seq
+        self.filter = MessageFilter(cfg.text, self.moderator.voice_for, self.moderator.is_muted)
+        self.filter.seq = seq
+        voices = {v.id for v in cfg.voices}
+        self.queue.revoice(voices, self.moderator.voice_for)
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            received=self.stats.received,
+            spoken=self.stats.spoken,
+            failed=self.stats.failed,
+            commands=self.stats.commands,
+            queue_depth=len(self.queue),
+            queue_mode=self.queue.mode.value,
+            drops=dict(self.stats.drops),
+            gpu_heartbeat_age_s=time.monotonic() - self.gpu_answered_at,
+            source_connected=self.source.connected,
+            reconnects=int(getattr(self.source, "connects", 0)),
+            underrun_seconds=float(getattr(self.sink, "starved_seconds", 0.0)),
+            audio_callback_errors=int(getattr(self.sink, "callback_errors", 0)),
+            mutes=len(self.moderator.state.mutes),
+        )
+
+    def status(self) -> dict[str, Any]:
+        """Everything the status page shows (/api/status)."""
+        speaking = self.viewers.last_spoken
+        return {
+            "ready": self.ready,
+            "problems": self.health(),
+            "received": self.stats.received,
+            "spoken": self.stats.spoken,
+            "failed": self.stats.failed,
+            "queued": len(self.queue),
+            "mode": self.queue.mode.value,
+            "paused": self.moderator.paused,
+            "speaking": None if speaking is None else {"uname": speaking.uname, "text": speaking.text[:200]},
+            "default_voice": self.moderator.default_voice,
+            "voices": [v.id for v in self.cfg.voices],
+            "mutes": [
+                {"uid": m.uid, "name": m.name, "until": m.until, "by": m.by}
+                for m in self.moderator.state.mutes.values()
+            ],
+            "drops": dict(self.stats.drops),
+            "recent_drops": [{"time": t, "reason": r, "text": x} for t, r, x in reversed(self.stats.recent_drops)],
+        }
+
+    def queue_items(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        return [
+            {
+                "seq": r.seq,
+                "text": r.text,
+                "uid": r.event.uid,
+                "uname": r.event.uname,
+                "priority": r.priority.name.lower(),
+                "waited_s": round(now - r.event.received_at, 1),
+            }
+            for r in self.queue
+        ]
 
     def status_line(self) -> str:
         return (
@@ -197,11 +372,21 @@ class Daemon:
                 result = self.filter.apply(event)
                 if isinstance(result, Dropped):
                     self.stats.drops[result.reason] += 1
+                    self.stats.recent_drops.append((time.time(), result.reason, event.text[:80]))
                     log.debug("dropped (%s): %r", result.reason, event.text[:80])
                 else:
                     self.queue.put(result)
         finally:
             self.queue.close()
+
+    def _engine_failed(self, n: int) -> None:
+        """Count a failed call; too many in a row means a sick process: exit 2 so systemd starts a clean one."""
+        self.stats.failed += n
+        self._failures_in_a_row += 1
+        limit = self.cfg.engine.max_failures_in_a_row
+        if limit and self._failures_in_a_row >= limit:
+            log.error("%d engine failures in a row: exiting so that a clean process takes over", limit)
+            self.request_stop(exit_code=2)
 
     async def _control(self, event: ChatEvent) -> None:
         """The platform withdrew a message or banned a viewer: what is still waiting is not spoken, and a
@@ -225,13 +410,14 @@ class Daemon:
             try:
                 results = await self.worker.synthesize(batch)
             except SynthesisError as err:
-                self.stats.failed += len(batch)
+                self._engine_failed(len(batch))
                 log.warning("%d utterance(s) dropped: %s", len(batch), err)
                 continue
             except Exception:
-                self.stats.failed += len(batch)
+                self._engine_failed(len(batch))
                 log.exception("engine failure on %d utterance(s); going on", len(batch))
                 continue
+            self._failures_in_a_row = 0
             for request, result in zip(batch, results, strict=True):
                 if isinstance(result, UserError):
                     self.stats.failed += 1
@@ -240,7 +426,9 @@ class Daemon:
                 self.stats.spoken += 1
                 self.stats.audio_seconds += result.duration
                 self.stats.synth_seconds += result.synth_seconds / len(batch)
-                self.stats.first_audio_latency.append(time.monotonic() - request.event.received_at)
+                latency = time.monotonic() - request.event.received_at
+                self.stats.first_audio_latency.append(latency)
+                self.metrics.observe(result.synth_seconds / len(batch), result.duration, latency)
                 log.info(
                     "speaking #%d (%.1f s audio, synthesised in %.2f s%s): %s",
                     request.seq,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol, runtime_checkable
 
+from bot.config import VoiceConfig
 from bot.errors import UserError
 from bot.events import ChatEvent, Pcm, Utterance
 
@@ -17,6 +18,11 @@ class ChatSource(Protocol):
 
     def events(self) -> AsyncIterator[ChatEvent]: ...
 
+    @property
+    def connected(self) -> bool:
+        """Connected to the live chat now (a file or stdin always is)."""
+        ...
+
 
 @runtime_checkable
 class Synthesizer(Protocol):
@@ -25,6 +31,11 @@ class Synthesizer(Protocol):
     def voices(self) -> list[str]: ...
 
     def synthesize(self, text: str, voice: str) -> Pcm: ...
+
+    def set_voices(self, voices: list[VoiceConfig]) -> list[str]:
+        """Replace the voice set (config reload); all or nothing: raises UserError and keeps the old set
+        if one cannot be prepared."""
+        ...
 
     def synthesize_batch(self, requests: list[tuple[str, str]]) -> list[Pcm | UserError]:
         """Several (text, voice) requests in one pass where the engine can; a request that cannot be
@@ -48,6 +59,11 @@ class AudioSink(Protocol):
     cut (it writes at once), so for it they are no-ops."""
 
     async def start(self) -> None: ...
+
+    @property
+    def alive(self) -> bool:
+        """The output can play (or is being reopened within its bound): for /healthz."""
+        ...
 
     async def play(self, utterance: Utterance) -> None: ...
 

@@ -167,6 +167,13 @@ class SpeechQueue:
             self.drops[reason] += removed
         return removed
 
+    def revoice(self, voices: set[str], voice_for: Callable[[int], str]) -> None:
+        """After a reload: a waiting item whose voice was removed gets its viewer's voice now."""
+        for lane in self._lanes:
+            for i, item in enumerate(lane):
+                if item.voice not in voices:
+                    lane[i] = replace(item, voice=voice_for(item.event.uid))
+
     def _pop(self) -> SpeechRequest | None:
         self._prune_stale()
         self._update_mode()

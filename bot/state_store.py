@@ -119,6 +119,24 @@ class StateStore:
         except OSError as err:
             raise UserError(f"state_dir: cannot write to {self.folder}: {err.strerror or err}") from None
 
+    def problem(self) -> str | None:
+        """What `prepare` or `load` would complain about, without creating or moving anything (`check`)."""
+        folder = self.folder
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return f"state_dir: cannot write to {folder}"
+        try:
+            StateFile.model_validate_json(self.path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            return f"state_dir: cannot read {self.path}: {err.strerror or err}"
+        except ValueError as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            return f"state_dir: {self.path} is corrupt ({first}); a run would move it aside and start empty"
+        return None
+
     def load(self) -> ModerationState:
         """The saved state, or an empty one on first start; a corrupt file is moved aside, not lost."""
         try:

@@ -32,7 +32,9 @@ class SynthesisWorker:
         self.last_beat = time.monotonic()
         """Updated by the worker thread after each job; a stale value means a hung GPU call."""
 
-    async def _call(self, fn: Callable[[], T]) -> T:
+    async def call(self, fn: Callable[[], T]) -> T:
+        """Run `fn` in the worker thread (after any job in flight) without blocking the event loop."""
+
         def job() -> T:
             self.thread_id = threading.get_ident()
             try:
@@ -44,13 +46,13 @@ class SynthesisWorker:
 
     async def start(self, warm_up: bool = True) -> list[str]:
         """Build the synthesizer (load the model) and warm it up in the worker thread; returns the voices."""
-        self._synth = await self._call(self._factory)
+        self._synth = await self.call(self._factory)
         if warm_up:
             synth = self._synth
             t0 = time.perf_counter()
-            shapes = await self._call(synth.warm_up)
+            shapes = await self.call(synth.warm_up)
             log.info("warmed up %d shapes in %.1f s", shapes, time.perf_counter() - t0)
-        return await self._call(self._synth.voices)
+        return await self.call(self._synth.voices)
 
     @property
     def synthesizer(self) -> Synthesizer:
@@ -72,12 +74,12 @@ class SynthesisWorker:
                 for req, res in zip(requests, results, strict=True)
             ]
 
-        return await self._call(run)
+        return await self.call(run)
 
     async def ping(self) -> None:
         """Completes once the worker thread has run a no-op: after any job in flight, so a GPU call that
         hangs makes this hang too. The systemd watchdog is fed only when this returns in time."""
-        await self._call(lambda: None)
+        await self.call(lambda: None)
 
     async def close(self, timeout: float = 10.0) -> None:
         """Let a job in flight finish (bounded by `timeout`), then stop the thread."""

@@ -103,6 +103,7 @@ def tiny_config(tmp_path: Path, tiny_model: Path) -> Callable[..., Path]:
                 ref_text: {ZH_TEXT}
             source: {source}
             output: {output}
+            http: {{port: 0}}
             """)
             + extra,
             encoding="utf-8",

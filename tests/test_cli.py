@@ -160,3 +160,65 @@ def test_tiny_model_and_demo(tmp_path: Path) -> None:
     assert demo.returncode == 0, demo.stderr
     assert "RANDOM-WEIGHT" in demo.stderr
     assert len(list((tmp_path / "demo").glob("*.wav"))) == 5
+
+
+def test_check_reports_a_bad_filter_regex_and_a_corrupt_state_file(
+    tmp_path: Path, tiny_config: Callable[..., Path]
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "state.json").write_text("{half a file", encoding="utf-8")
+    cfg = tiny_config(extra=f"state_dir: {state}\n")
+    proc = bot("check", "-c", str(cfg))
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[-1].startswith(f"config.yaml: state_dir: {state}/state.json is corrupt (")
+    assert (state / "state.json").exists()  # check moves nothing
+    cfg = tiny_config(extra="text:\n  blocklist:\n    regexes: ['[unclosed']\n")
+    proc = bot("check", "-c", str(cfg))
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "error: config.yaml: text.blocklist.regexes[0]: bad regular expression '[unclosed': "
+        "unterminated character set at position 0"
+    )
+
+
+def test_a_mute_survives_a_sigkilled_daemon(tmp_path: Path, tiny_config: Callable[..., Path]) -> None:
+    """A moderator mutes a viewer; the daemon is SIGKILLed; the new one still mutes them."""
+    state = tmp_path / "state"
+    first = tmp_path / "first.jsonl"
+    lines = [
+        {"t": 0, "uid": 42, "uname": "捣乱的", "text": "第一条"},
+        {"t": 0.05, "uid": 7, "uname": "房管", "role": "moderator", "text": "#tts 禁言 @捣乱的 1h"},
+        {"t": 600, "uid": 1, "text": "the replay stays open until it is killed"},
+    ]
+    first.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n", encoding="utf-8")
+    cfg = tiny_config(source=f"{{type: replay, path: {first}}}", extra=f"state_dir: {state}\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "-c", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        audit = state / "audit.jsonl"
+        deadline = time.monotonic() + 240
+        while not (audit.exists() and audit.read_text(encoding="utf-8").strip()):
+            assert proc.poll() is None, proc.communicate()[1].decode()
+            assert time.monotonic() < deadline, "the mute was never audited"
+            time.sleep(0.1)
+    finally:
+        proc.kill()  # SIGKILL: no shutdown code runs
+        proc.communicate()
+    record = json.loads(audit.read_text(encoding="utf-8").splitlines()[-1])
+    assert record["ok"] and record["uid"] == 7 and record["verb"] == "mute"
+
+    second = tmp_path / "second.jsonl"
+    lines = [{"uid": 42, "uname": "捣乱的", "text": "我回来了"}, {"uid": 43, "uname": "路人", "text": "晚上好"}]
+    second.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    cfg = tiny_config(
+        source=f"{{type: replay, path: {second}, speed: 0}}",
+        output=f"{{type: wav, path: {out}}}",
+        extra=f"state_dir: {state}\n",
+    )
+    done = bot("run", "-c", str(cfg))
+    assert done.returncode == 0, done.stderr
+    assert "spoken 1," in done.stderr and "muted=1" in done.stderr
+    assert len(list(out.glob("*.wav"))) == 1

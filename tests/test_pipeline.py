@@ -31,6 +31,8 @@ def config(**over: object) -> Config:
 
 
 class ListSource:
+    connected = True
+
     def __init__(self, texts: list[str], gap_s: float = 0.0) -> None:
         self.texts = texts
         self.gap_s = gap_s
@@ -42,6 +44,8 @@ class ListSource:
 
 
 class EndlessSource:
+    connected = True
+
     async def events(self) -> AsyncIterator[ChatEvent]:
         n = 0
         while True:
@@ -135,6 +139,8 @@ def test_waiting_messages_are_batched_and_played_in_order() -> None:
 
 class ModeratedSource:
     """Messages, then the room withdraws one and bans a viewer while they still wait."""
+
+    connected = True
 
     async def events(self) -> AsyncIterator[ChatEvent]:
         yield ChatEvent(text="第一", uid=1, msg_id="m1")

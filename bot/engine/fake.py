@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
-from bot.errors import SynthesisError, UserError
+from bot.config import VoiceConfig
+from bot.errors import SynthesisError, UserError, VoiceError
 from bot.events import SAMPLE_RATE, Pcm
 
 
@@ -39,6 +41,14 @@ class FakeSynthesizer:
 
     def voices(self) -> list[str]:
         return list(self._voices)
+
+    def set_voices(self, voices: list[VoiceConfig]) -> list[str]:
+        """As the real engine: every voice's clip must exist, else nothing changes."""
+        for i, voice in enumerate(voices):
+            if not Path(voice.ref_audio).is_file():
+                raise VoiceError(f"voices[{i}].ref_audio: file not found: {voice.ref_audio}")
+        self._voices = [v.id for v in voices]
+        return self.voices()
 
     def warm_up(self) -> int:
         self.warmed_up = True

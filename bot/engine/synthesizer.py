@@ -82,6 +82,7 @@ class F5Synthesizer:
             time.perf_counter() - t0,
         )
         self._voices: dict[str, Voice] = {}
+        self._voice_cfgs: dict[str, VoiceConfig] = {}
         for i, voice in enumerate(voices):
             self.add_voice(voice, f"voices[{i}]")
 
@@ -117,9 +118,26 @@ class F5Synthesizer:
     def voices(self) -> list[str]:
         return list(self._voices)
 
-    @torch.inference_mode()
     def add_voice(self, cfg: VoiceConfig, name: str = "voice") -> None:
-        """Prepare a voice: load, clean and measure its clip, then keep its mel on the device."""
+        self._voices[cfg.id] = self._prepare_voice(cfg, name)
+        self._voice_cfgs[cfg.id] = cfg
+
+    def set_voices(self, voices: list[VoiceConfig]) -> list[str]:
+        """Make `voices` the voice set (a config reload): new or changed ones are prepared first, and
+        only when all of them load is the set swapped, so a bad clip leaves the old voices working."""
+        prepared: dict[str, Voice] = {}
+        for i, cfg in enumerate(voices):
+            if cfg.id in self._voices and self._voice_cfgs.get(cfg.id) == cfg:
+                prepared[cfg.id] = self._voices[cfg.id]
+            else:
+                prepared[cfg.id] = self._prepare_voice(cfg, f"voices[{i}]")
+        self._voices = prepared
+        self._voice_cfgs = {cfg.id: cfg for cfg in voices}
+        return list(prepared)
+
+    @torch.inference_mode()
+    def _prepare_voice(self, cfg: VoiceConfig, name: str) -> Voice:
+        """Load, clean and measure a voice's clip, and put its mel on the device."""
         audio = load_reference(cfg.ref_audio, f"{name}.ref_audio")
         if audio.clipped_from is not None:
             log.warning(
@@ -137,7 +155,7 @@ class F5Synthesizer:
             wave = wave * TARGET_RMS / audio.rms
         ref_mel = self.model.mel_spec(wave.unsqueeze(0)).permute(0, 2, 1).to(self.dtype)
         ref_frames = len(audio.pcm) // HOP_LENGTH
-        self._voices[cfg.id] = Voice(
+        return Voice(
             id=cfg.id,
             ref_text=ref_text,
             ref_mel=ref_mel,

@@ -9,6 +9,9 @@ from bot.events import Utterance
 
 
 class ImmediateControls:
+    alive = True
+    """Writing a file (or nothing) has no device to lose."""
+
     async def start(self) -> None:
         return None
 

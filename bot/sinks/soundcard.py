@@ -200,6 +200,13 @@ class SoundCardSink:
         self._wake.set()
 
     @property
+    def alive(self) -> bool:
+        """The stream is up, or it went away less than a minute ago (it is being reopened)."""
+        if self._stream_up.is_set():
+            return True
+        return self._down_since is not None and time.monotonic() - self._down_since < 60.0
+
+    @property
     def paused(self) -> bool:
         return not self._unpaused.is_set()
 

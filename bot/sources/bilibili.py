@@ -113,6 +113,7 @@ class BilibiliChatSource:
         self._last_data = time.monotonic()
         self._warned_login = False
         self.live: bool | None = None
+        self.connected = False
 
     async def events(self) -> AsyncIterator[ChatEvent]:
         if self._session_factory is not None:
@@ -183,7 +184,7 @@ class BilibiliChatSource:
                     return self._library_reason(client, "the server closed the connection")
                 status = client.get_status()
                 if status == STATUS_ESTABLISHED and not established:
-                    established = True
+                    established = self.connected = True
                     self.connects += 1
                     self._backoff.connected()
                     await self._learn_owner(client)
@@ -194,6 +195,7 @@ class BilibiliChatSource:
                 if silent > self.cfg.silent_after_s:
                     return f"nothing received for {silent:.0f} s"
         finally:
+            self.connected = False
             await self._teardown(client, conn)
 
     def _guard_frames(self, client: LiveClient) -> None:

@@ -13,6 +13,8 @@ from bot.events import ChatEvent, Role
 
 
 class ConsoleChatSource:
+    connected = True
+
     def __init__(self, uname: str = "console") -> None:
         self.uname = uname
 

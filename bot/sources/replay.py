@@ -49,6 +49,8 @@ def parse_line(line: str) -> tuple[float | None, ChatEvent]:
 
 
 class ReplayChatSource:
+    connected = True
+
     def __init__(self, path: str, speed: float = 1.0) -> None:
         self.path = Path(path)
         self.speed = speed

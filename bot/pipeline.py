@@ -379,14 +379,16 @@ class Daemon:
         finally:
             self.queue.close()
 
-    def _engine_failed(self, n: int) -> None:
-        """Count a failed call; too many in a row means a sick process: exit 2 so systemd starts a clean one."""
+    def _engine_failed(self, n: int) -> bool:
+        """Count a failed call; too many in a row means a sick process: exit 2 so systemd starts a clean
+        one. True when the daemon is stopping."""
         self.stats.failed += n
         self._failures_in_a_row += 1
         limit = self.cfg.engine.max_failures_in_a_row
         if limit and self._failures_in_a_row >= limit:
             log.error("%d engine failures in a row: exiting so that a clean process takes over", limit)
             self.request_stop(exit_code=2)
+        return self._stopping.is_set()
 
     async def _control(self, event: ChatEvent) -> None:
         """The platform withdrew a message or banned a viewer: what is still waiting is not spoken, and a
@@ -410,12 +412,14 @@ class Daemon:
             try:
                 results = await self.worker.synthesize(batch)
             except SynthesisError as err:
-                self._engine_failed(len(batch))
                 log.warning("%d utterance(s) dropped: %s", len(batch), err)
+                if self._engine_failed(len(batch)):
+                    return
                 continue
             except Exception:
-                self._engine_failed(len(batch))
                 log.exception("engine failure on %d utterance(s); going on", len(batch))
+                if self._engine_failed(len(batch)):
+                    return
                 continue
             self._failures_in_a_row = 0
             for request, result in zip(batch, results, strict=True):

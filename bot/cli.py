@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("devices", help="list the audio outputs (for output.device) with their native rates")
 
+    service = sub.add_parser("install-service", help="write the systemd unit for this install")
+    service.add_argument("--user", action="store_true", help="a user unit (runs in your session, next to its audio)")
+    service.add_argument("-c", "--config", default=None, help="the config the service runs with")
+    service.add_argument("--unit", default=None, help="where to write the unit (default: systemd's folder)")
+
     demo = sub.add_parser("demo", help="read the bundled chat replay aloud into WAV files (no network)")
     demo.add_argument("--out", default="out", help="folder for the WAV files (default: out)")
     return p
@@ -85,6 +90,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run_daemon(_demo_config(Path(args.out)), None)
     if args.command == "devices":
         return _devices()
+    if args.command == "install-service":
+        return _install_service(args.user, args.config, args.unit)
 
     from bot.config import load_config
 
@@ -139,6 +146,28 @@ def _say(cfg: Any, text: str, voice: str | None, out: Path) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     sf.write(out, pcm, SAMPLE_RATE, subtype="PCM_16")
     print(f"wrote {out} ({len(pcm) / SAMPLE_RATE:.2f} s, voice {voice_id})")
+    return 0
+
+
+def _install_service(user: bool, config: str | None, unit: str | None) -> int:
+    from bot.service_unit import render, this_install_exec, unit_path
+
+    path = Path(unit) if unit else unit_path(user)
+    config_arg = str(Path(config).resolve()) if config else None
+    text = render(user, this_install_exec(), config_arg)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        hint = " (run it with sudo, or use --user)" if not user else ""
+        raise UserError(f"cannot write {path}: {err.strerror or err}{hint}") from None
+    ctl = "systemctl --user" if user else "sudo systemctl"
+    where = config_arg or ("~/.config/ishowtts-bot/config.yaml" if user else "/etc/ishowtts-bot/config.yaml")
+    print(f"wrote {path}")
+    print(f"config: {where}" + ("" if config_arg else " (copy yours there)"))
+    print("enable it with:")
+    print(f"  {ctl} daemon-reload")
+    print(f"  {ctl} enable --now ishowtts-bot")
     return 0
 
 

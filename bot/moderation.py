@@ -252,7 +252,8 @@ class Moderator:
         )
         n = self.queue.remove(lambda r: r.event.uid == uid, "muted")
         discarded = self.sink.discard(lambda u: u.request.event.uid == uid)
-        self.queue.drops["muted"] += discarded
+        if discarded:
+            self.queue.drops["muted"] += discarded
         n += discarded
         for request in self.viewers.handed_over:
             if request.event.uid == uid:

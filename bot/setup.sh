@@ -30,12 +30,14 @@ case "$cmd" in
     exec "$venv/bin/ishowtts-bot" demo "$@"
     ;;
   test)
-    # System tools the tests drive for real: systemd-analyze (the unit file), a PulseAudio server with
+    # System tools the tests drive for real: systemd-analyze (the unit file), headless Chromium (the
+    # status page), a PulseAudio server with
     # parec, PortAudio and ALSA's pulse plugin (the sound card path). Debian package names.
     missing=()
     command -v systemd-analyze >/dev/null || missing+=(systemd)
     command -v pulseaudio >/dev/null || missing+=(pulseaudio)
     command -v parec >/dev/null || missing+=(pulseaudio-utils)
+    command -v chromium >/dev/null || missing+=(chromium)
     ldconfig -p | grep -q libportaudio.so.2 || missing+=(libportaudio2)
     ls /usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so >/dev/null 2>&1 || missing+=(libasound2-plugins)
     if [ ${#missing[@]} -gt 0 ]; then

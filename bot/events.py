@@ -30,6 +30,10 @@ class EventKind(str, Enum):
     """Message `msg_id` was withdrawn: drop it if not yet spoken (not speech)."""
 
 
+PAID_KINDS = frozenset({EventKind.SUPER_CHAT, EventKind.GIFT, EventKind.GUARD})
+"""Events a viewer paid for: read even when the queue sheds the rest, never rate-limited."""
+
+
 class Role(str, Enum):
     VIEWER = "viewer"
     MODERATOR = "moderator"
@@ -95,7 +99,7 @@ class SpeechRequest:
     @property
     def paid(self) -> bool:
         """Spoken even when the queue sheds everything else: super chats, gifts' and guards' thanks."""
-        return self.event.kind in (EventKind.SUPER_CHAT, EventKind.GIFT, EventKind.GUARD)
+        return self.event.kind in PAID_KINDS
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.config import TextConfig
-from bot.events import ChatEvent, EventKind, Priority, Role, SpeechRequest
+from bot.events import PAID_KINDS, ChatEvent, EventKind, Priority, Role, SpeechRequest
 from bot.limits import RecentTexts, TokenBuckets
 from bot.text import clean_text, is_speakable
 from bot.text_rules import (
@@ -52,7 +52,7 @@ def priority_of(event: ChatEvent) -> Priority:
 
 def _exempt(event: ChatEvent) -> bool:
     """The streamer's side and paying viewers are never rate-limited or deduplicated."""
-    return event.role != Role.VIEWER or event.kind in (EventKind.SUPER_CHAT, EventKind.GIFT, EventKind.GUARD)
+    return event.role != Role.VIEWER or event.kind in PAID_KINDS
 
 
 class MessageFilter:

@@ -116,7 +116,8 @@ class Moderator:
     async def handle(self, event: ChatEvent, command: Command | BadCommand) -> CommandResult:
         """Check, do, save, audit and answer one command; never raises for bad input."""
         verb = command.verb.value if isinstance(command, Command) else "?"
-        if not self.allowed(event):
+        allowed = self.allowed(event)
+        if not allowed:
             result = CommandResult(False, "not allowed" + (" (anonymous viewer)" if not event.uid else ""))
         elif isinstance(command, BadCommand):
             result = CommandResult(False, command.reason)
@@ -147,7 +148,7 @@ class Moderator:
             command.raw[:80],
             result.reply,
         )
-        if self.allowed(event):  # strangers get no answer: the bot must not become their megaphone
+        if allowed:  # strangers get no answer: the bot must not become their megaphone
             await self.replier.reply(result.reply, event)
         return result
 
@@ -243,6 +244,15 @@ class Moderator:
     def _protected(self, target: Viewer) -> bool:
         return target.role != Role.VIEWER or target.uid in self.cfg.moderation.moderators
 
+    def withdraw(self, matches: Callable[[ChatEvent], bool], reason: str) -> int:
+        """Drop every message whose event `matches` that is not yet heard: waiting in the queue or
+        synthesised and waiting for the card. Counted under `reason`; returns how many."""
+        n = self.queue.remove(lambda r: matches(r.event), reason)
+        discarded = self.sink.discard(lambda u: matches(u.request.event))
+        if discarded:
+            self.queue.drops[reason] += discarded
+        return n + discarded
+
     async def mute(self, uid: int, name: str, seconds: float | None, by: str) -> int:
         """Mute `uid` (None = until unmuted), drop what they have queued, cut them off if they are being
         heard, and save; returns how many queued messages were dropped."""
@@ -250,11 +260,7 @@ class Moderator:
         self.state.mutes[uid] = MuteEntry(
             uid=uid, name=name, until=None if seconds is None else now + seconds, by=by, at=now
         )
-        n = self.queue.remove(lambda r: r.event.uid == uid, "muted")
-        discarded = self.sink.discard(lambda u: u.request.event.uid == uid)
-        if discarded:
-            self.queue.drops["muted"] += discarded
-        n += discarded
+        n = self.withdraw(lambda event: event.uid == uid, "muted")
         for request in self.viewers.handed_over:
             if request.event.uid == uid:
                 self.sink.skip(request.seq)  # only cuts it if it is the one being heard

@@ -394,8 +394,7 @@ class Daemon:
         """The platform withdrew a message or banned a viewer: what is still waiting is not spoken, and a
         ban is a mute that lasts (saved like a moderator's)."""
         if event.kind == EventKind.RECALL and event.msg_id:
-            n = self.queue.remove(lambda r: r.event.msg_id == event.msg_id, "recalled")
-            n += self.sink.discard(lambda u: u.request.event.msg_id == event.msg_id)
+            n = self.moderator.withdraw(lambda e: e.msg_id == event.msg_id, "recalled")
             log.info("message %s was withdrawn%s", event.msg_id, " before it was spoken" if n else "")
         elif event.kind == EventKind.BAN and event.uid:
             try:

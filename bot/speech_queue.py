@@ -36,6 +36,11 @@ class QueueMode(str, Enum):
     PAID_ONLY = "paid_only"
 
 
+def _sheddable(item: SpeechRequest) -> bool:
+    """What paid-only mode does not read: neither paid for nor the streamer's side."""
+    return not (item.paid or item.priority == Priority.URGENT)
+
+
 class SpeechQueue:
     def __init__(
         self,
@@ -71,7 +76,7 @@ class SpeechQueue:
             return False
         self._prune_stale()
         self._update_mode()
-        if self.mode == QueueMode.PAID_ONLY and not (item.paid or item.priority == Priority.URGENT):
+        if self.mode == QueueMode.PAID_ONLY and _sheddable(item):
             self.drops["shed"] += 1
             return False
         self._lanes[item.priority].append(item)
@@ -140,7 +145,7 @@ class SpeechQueue:
         self.mode = mode
         self._mode_since = now
         if mode == QueueMode.PAID_ONLY:
-            self.remove(lambda r: not (r.paid or r.priority == Priority.URGENT), "shed")
+            self.remove(_sheddable, "shed")
         first = mode != QueueMode.NORMAL and mode not in self._announced
         self._announced.add(mode)
         if self._on_mode is not None:

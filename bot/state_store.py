@@ -77,6 +77,10 @@ class ModerationState:
         return cls(mutes={m.uid: m for m in data.mutes}, voices=dict(data.voices), default_voice=data.default_voice)
 
 
+def _first_line(err: Exception) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so that a crash at any point leaves either the old or the new file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -133,8 +137,7 @@ class StateStore:
         except OSError as err:
             return f"state_dir: cannot read {self.path}: {err.strerror or err}"
         except ValueError as err:
-            first = str(err).splitlines()[0] if str(err) else type(err).__name__
-            return f"state_dir: {self.path} is corrupt ({first}); a run would move it aside and start empty"
+            return f"state_dir: {self.path} is corrupt ({_first_line(err)}); a run would move it aside and start empty"
         return None
 
     def load(self) -> ModerationState:
@@ -150,8 +153,9 @@ class StateStore:
         except (ValidationError, ValueError) as err:
             aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
             os.replace(self.path, aside)
-            first = str(err).splitlines()[0] if str(err) else type(err).__name__
-            log.error("%s is corrupt (%s); moved it to %s and started with no mutes", self.path, first, aside.name)
+            log.error(
+                "%s is corrupt (%s); moved it to %s and started with no mutes", self.path, _first_line(err), aside.name
+            )
             return ModerationState()
 
     async def save(self, state: ModerationState) -> None:

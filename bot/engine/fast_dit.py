@@ -16,6 +16,12 @@ Sequences are padded to a bucket length so shapes repeat. Padding is masked, nev
 keys are excluded from attention, padded frames are zeroed before every convolution (exactly the zeros
 an unpadded convolution sees past the end) and after every Euler step. Each item of a batch therefore
 gets the same result as alone, up to floating-point reassociation.
+
+Two layouts come from kernel profiles on an H100 (bench/probe_profile.py, bench/probe_kernels.py):
+- RoPE and the attention inputs stay in the projection's (rows, N, heads, d) layout, and SDPA takes
+  transposed views: rotating after a transpose made inductor's fused kernel ~3x slower (strided writes);
+- the grouped position convolution runs as a 2-D convolution over channels-last strides (the (B, N, D)
+  activations as they are), which spares cuDNN its layout transposes (~105 vs ~140 us per call).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from bot.engine.sampler import time_grid
+from bot.engine.text_embed import can_batch, embed_text_rows
 
 
 @dataclass
@@ -37,7 +44,7 @@ class PreparedBatch:
     base: torch.Tensor  # (2B, N, dim): Wc cond + Wt text + b, conditional rows then unconditional rows
     valid: torch.Tensor  # (B, N, 1) model dtype, 1 on frames that exist
     key_mask: torch.Tensor | None  # (2B, 1, 1, N) bool, None when nothing is padded
-    conv_mask: torch.Tensor  # (2B, 1, N) bool
+    conv_mask: torch.Tensor  # (2B, N, 1) bool
 
 
 class FastDiT:
@@ -58,6 +65,10 @@ class FastDiT:
         self.w_x = proj.weight[:, :mel_dim]
         self.w_cond = proj.weight[:, mel_dim : 2 * mel_dim]
         self.w_text = proj.weight[:, 2 * mel_dim :]
+        conv = dit.input_embed.conv_pos_embed.conv1d
+        self.conv_w = [conv[i].weight.unsqueeze(2).contiguous(memory_format=torch.channels_last) for i in (0, 2)]
+        self.conv_b = [conv[i].bias for i in (0, 2)]
+        self.conv_groups = conv[0].groups
         self._rope: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._block_fn: Any = block_forward
         with torch.inference_mode():
@@ -77,34 +88,44 @@ class FastDiT:
     def prepare(self, items: list[tuple[torch.Tensor, torch.Tensor, int, torch.Tensor]], length: int) -> PreparedBatch:
         """items: (ref_mel (1, n_ref, 100), text ids (1, nt), duration n, noise (1, n, 100)); all n <= length."""
         b = len(items)
-        dim = self.w_x.shape[0]
-        base = torch.zeros(2 * b, length, dim, device=self.device, dtype=self.dtype)
+        lens = [n for _, _, n, _ in items]
         noise = torch.zeros(b, length, self.mel_dim, device=self.device, dtype=self.dtype)
-        lens = torch.tensor([n for _, _, n, _ in items], device=self.device)
-        bias = self.dit.input_embed.proj.bias
-        for i, (ref_mel, ids, n, item_noise) in enumerate(items):
-            cond = F.pad(ref_mel, (0, 0, 0, n - ref_mel.shape[1]))
-            text_cond = self.dit.text_embed(ids, seq_len=n, drop_text=False)
-            text_uncond = self.dit.text_embed(ids, seq_len=n, drop_text=True)
-            base[i, :n] = (F.linear(cond, self.w_cond) + F.linear(text_cond, self.w_text, bias))[0]
-            base[b + i, :n] = F.linear(text_uncond, self.w_text, bias)[0]
+        cond = torch.zeros(b, length, self.mel_dim, device=self.device, dtype=self.dtype)
+        for i, (ref_mel, _, n, item_noise) in enumerate(items):
+            cond[i, : ref_mel.shape[1]] = ref_mel[0]
             noise[i, :n] = item_noise[0]
+        text = self._text_rows([ids for _, ids, _, _ in items], lens, length)  # conditional rows, then dropped
+        base = F.linear(text, self.w_text, self.dit.input_embed.proj.bias)
+        base[:b] = F.linear(cond, self.w_cond) + base[:b]
+        lens_t = torch.tensor(lens, device=self.device)
         frames = torch.arange(length, device=self.device)
-        valid = frames[None, :] < lens[:, None]  # (B, N)
+        valid = frames[None, :] < lens_t[:, None]  # (B, N)
         valid2 = torch.cat([valid, valid])
-        padded = bool((lens < length).any())
+        padded = any(n < length for n in lens)
         return PreparedBatch(
             noise=noise,
-            base=base,
+            base=base * valid2.unsqueeze(-1),
             valid=valid.unsqueeze(-1).to(self.dtype),
             key_mask=valid2[:, None, None, :] if padded else None,
-            conv_mask=valid2.unsqueeze(1),
+            conv_mask=valid2.unsqueeze(-1),
         )
 
+    def _text_rows(self, ids: list[torch.Tensor], lens: list[int], length: int) -> torch.Tensor:
+        """(2B, length, text_dim): each item's text embedding, then its text-dropped one (CFG), each at
+        the item's own length and zero past it."""
+        te = self.dit.text_embed
+        if can_batch(te):
+            return embed_text_rows(te, ids + ids, lens + lens, [False] * len(ids) + [True] * len(ids), length)
+        rows = torch.zeros(2 * len(ids), length, te.text_embed.embedding_dim, device=self.device, dtype=self.dtype)
+        for r, (row_ids, n) in enumerate(zip(ids + ids, lens + lens, strict=True)):
+            rows[r, :n] = te(row_ids, seq_len=n, drop_text=r >= len(ids))[0]
+        return rows
+
     def rope(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos/sin tables (1, N, 1, dim_head) in float32, for activations laid out (rows, N, heads, d)."""
         if length not in self._rope:
             freqs, _ = self.dit.rotary_embed.forward_from_seq_len(length)  # (1, N, dim_head), float32
-            self._rope[length] = (freqs.cos()[:, None], freqs.sin()[:, None])
+            self._rope[length] = (freqs.cos()[:, :, None], freqs.sin()[:, :, None])
         return self._rope[length]
 
     # -- the loop (graph-capturable: no host sync, no allocation that depends on data) -------------------
@@ -134,11 +155,13 @@ class FastDiT:
         return flow
 
     def _conv_pos(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        seq = self.dit.input_embed.conv_pos_embed.conv1d
-        y = h.transpose(1, 2).masked_fill(~mask, 0.0)
-        y = seq[1](seq[0](y)).masked_fill(~mask, 0.0)
-        out: torch.Tensor = seq[3](seq[2](y)).masked_fill(~mask, 0.0).transpose(1, 2)
-        return out
+        """ConvPositionEmbedding (conv, Mish, conv, Mish) on (B, N, D) without a layout change."""
+        y = h.masked_fill(~mask, 0.0)
+        for w, b in zip(self.conv_w, self.conv_b, strict=True):
+            # (B, D, 1, N) view of the (B, N, D) tensor: channels-last strides, which cuDNN takes as they are
+            y = F.conv2d(y.transpose(1, 2).unsqueeze(2), w, b, padding=(0, w.shape[-1] // 2), groups=self.conv_groups)
+            y = F.mish(y.squeeze(2).transpose(1, 2)).masked_fill(~mask, 0.0)
+        return y
 
     def _block(
         self,
@@ -208,13 +231,13 @@ def block_forward(
     shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod.unbind(0)
     rows, length, dim = h.shape
     norm = F.layer_norm(h, (dim,), eps=1e-6) * (1 + scale_msa) + shift_msa
+    # (rows, N, heads, d) views of the fused projection: RoPE and the mask work in this layout, where
+    # every kernel reads and writes contiguous rows; attention takes the transposed views as they are.
     q, k, v = F.linear(norm, w_qkv, b_qkv).view(rows, length, 3, heads, -1).unbind(2)
-    q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
     if qk_norm is not None:
         q, k = qk_norm[0](q), qk_norm[1](k)
     q, k = _rotary(q, (cos, sin), pe_attn_head), _rotary(k, (cos, sin), pe_attn_head)
-    a = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
-    a = F.linear(a.transpose(1, 2).reshape(rows, length, dim), w_o, b_o)
+    a = F.linear(_attention(q, k, v, key_mask).reshape(rows, length, dim), w_o, b_o)
     h = h + gate_msa * a
     norm = F.layer_norm(h, (dim,), eps=1e-6) * (1 + scale_mlp) + shift_mlp
     hidden = F.gelu(F.linear(norm, w_1, b_1), approximate="tanh")
@@ -222,11 +245,18 @@ def block_forward(
     return out
 
 
+def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+    """Attention over (rows, N, heads, d) activations, returned in the same layout (SDPA's output is
+    laid out that way already, so the caller's reshape copies nothing)."""
+    q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask).transpose(1, 2)
+
+
 def _rotary(t: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], heads: int | None) -> torch.Tensor:
     """x-transformers' apply_rotary_pos_emb (interleaved pairs, fp32 tables) with cached cos/sin."""
     cos, sin = rope
-    if heads is not None:
-        return torch.cat([_rotary(t[:, :heads], rope, None), t[:, heads:]], dim=1)
+    if heads is not None:  # only the first `heads` heads (dim 2 of (rows, N, heads, d)) are rotated
+        return torch.cat([_rotary(t[:, :, :heads], rope, None), t[:, :, heads:]], dim=2)
     pairs = t.view(*t.shape[:-1], -1, 2)
     rotated = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
     return (t * cos + rotated * sin).to(t.dtype)

@@ -6,6 +6,7 @@ Lets anyone smoke-test the whole bot (and CI run it end to end on a CPU) without
 
 DiT zero-initialises its AdaLN modulation and output projections (a trained model moves them), so a
 freshly built DiT outputs exactly zero; those layers are re-randomised here or the audio would be silence.
+The text encoder's GRN layers, identities at initialisation, are randomised too so tests exercise them.
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ def write_tiny_model(out_dir: str | Path, seed: int = 0, architecture: str = "ti
         for block in tr.transformer_blocks:
             torch.nn.init.normal_(block.attn_norm.linear.weight, std=0.02)
             torch.nn.init.normal_(block.attn_norm.linear.bias, std=0.02)
+        for convnext in getattr(tr.text_embed, "text_blocks", []):  # GRN starts as the identity too
+            torch.nn.init.normal_(convnext.grn.gamma, std=0.1)
+            torch.nn.init.normal_(convnext.grn.beta, std=0.1)
         for layer in (tr.norm_out.linear, tr.proj_out):
             torch.nn.init.normal_(layer.weight, std=0.05)
             torch.nn.init.normal_(layer.bias, std=0.05)

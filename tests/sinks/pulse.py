@@ -49,8 +49,16 @@ class Recorder:
         self._origin = float("inf")  # wall time of sample 0: the earliest (least delayed) arrival, back-dated
         self._lock = threading.Lock()
         self._proc = subprocess.Popen(
-            ["parec", "-d", f"{SINK}.monitor", "--raw", "--format=float32le", f"--rate={RATE}", "--channels=1",
-             "--latency-msec=10"],
+            [
+                "parec",
+                "-d",
+                f"{SINK}.monitor",
+                "--raw",
+                "--format=float32le",
+                f"--rate={RATE}",
+                "--channels=1",
+                "--latency-msec=10",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=env,
@@ -104,8 +112,18 @@ class PulseServer:
 
     def start(self) -> None:
         self._server = subprocess.Popen(
-            ["pulseaudio", "-n", "-F", str(self.config), "--daemonize=no", "--exit-idle-time=-1",
-             "--disallow-exit", "--use-pid-file=no", "--log-target=stderr", "--log-level=error"],
+            [
+                "pulseaudio",
+                "-n",
+                "-F",
+                str(self.config),
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--disallow-exit",
+                "--use-pid-file=no",
+                "--log-target=stderr",
+                "--log-level=error",
+            ],
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -127,8 +145,14 @@ class PulseServer:
         floor = self.runtime_dir / "floor.raw"
         floor.write_bytes(np.ones(2 * RATE, dtype="<i2").tobytes())  # 1 s of +1 LSB, stereo
         self._keepalive = subprocess.Popen(
-            ["sh", "-c", f'while cat "$1"; do :; done | pacat --playback --raw --format=s16le --rate={RATE} '
-             f'--channels=2 --latency-msec=20 -d {SINK}', "keepalive", str(floor)],
+            [
+                "sh",
+                "-c",
+                f'while cat "$1"; do :; done | pacat --playback --raw --format=s16le --rate={RATE} '
+                f"--channels=2 --latency-msec=20 -d {SINK}",
+                "keepalive",
+                str(floor),
+            ],
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

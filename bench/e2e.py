@@ -77,7 +77,9 @@ def main() -> None:
         data.update(
             source={"type": "replay", "path": str(replay), "speed": 1.0},
             output={"type": "null"},
-            queue={"max_size": 256, "max_age_s": 60},
+            # every message reaches the engine: this measures latency, not the flood policy (issue 5)
+            queue={"max_size": 256, "max_age_s": 60, "names_off_at": None, "paid_only_at": None},
+            text={"duplicate_window_s": 0, "rate_limit": None},
             engine=data["engine"],
         )
         cfg = parse_config(data, bm.tmp / "config.yaml")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.config import HF_PREFIX, BilibiliSource, Config, ReplaySource, SoundDeviceOutput
+from bot.config import HF_PREFIX, BilibiliSource, Config, ReplaySource, SoundDeviceOutput, TwitchSource
 from bot.engine.reference import load_reference
 from bot.errors import UserError
 from bot.state_store import StateStore
@@ -37,6 +37,14 @@ def check_config(cfg: Config, name: str) -> tuple[list[str], list[str]]:
         try:
             if not load_credentials(cfg.source.credentials_file).logged_in:
                 notes.append("source: no Bilibili login (BILIBILI_SESSDATA): names are masked, muting cannot work")
+        except UserError as err:
+            problems.append(f"{name}: {err}")
+    if isinstance(cfg.source, TwitchSource):
+        from bot.sources.twitch_credentials import load_twitch_credentials
+
+        try:
+            if not load_twitch_credentials(cfg.source.credentials_file).logged_in:
+                notes.append("source: Twitch read anonymously (no TWITCH_OAUTH_TOKEN): command answers go to the log")
         except UserError as err:
             problems.append(f"{name}: {err}")
     if isinstance(cfg.output, SoundDeviceOutput):

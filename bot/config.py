@@ -27,6 +27,7 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -207,6 +208,28 @@ class BilibiliSource(Strict):
         return self
 
 
+class TwitchSource(Strict):
+    """A Twitch channel's chat over IRC with TLS. With no token it reads anonymously (as `justinfan<n>`);
+    TWITCH_OAUTH_TOKEN and TWITCH_LOGIN, from the environment or `credentials_file` (mode 0600), never
+    from this file, let it answer moderator commands in the chat."""
+
+    type: Literal["twitch"]
+    channel: str = Field(pattern=r"^#?[A-Za-z0-9_]{2,25}$", description="the name in twitch.tv/<channel>")
+    host: str = "irc.chat.twitch.tv"
+    port: int = Field(default=6697, ge=1, le=65535, description="TLS")
+    credentials_file: ConfigPath | None = None
+    replies: bool = Field(default=True, description="answer moderator commands in the chat (needs a token)")
+    ping_every_s: float = Field(default=60.0, ge=1, le=600, description="quiet this long: send a PING")
+    silent_after_s: float = Field(default=150.0, ge=2, le=3600, description="no data at all: reconnect")
+    backoff_cap_s: float = Field(default=60.0, ge=1, le=600)
+    handoff_size: int = Field(default=1000, ge=1, le=100_000, description="events buffered for the filter")
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        return value.removeprefix("#").lower()
+
+
 class WavOutput(Strict):
     """Record utterances: into one WAV file (`path` ends in .wav) or one file per utterance (a folder)."""
 
@@ -365,7 +388,7 @@ class Config(Strict):
     engine: EngineConfig = EngineConfig()
     voices: list[VoiceConfig] = Field(min_length=1)
     default_voice: str | None = None
-    source: Annotated[ReplaySource | ConsoleSource | BilibiliSource, Field(discriminator="type")]
+    source: Annotated[ReplaySource | ConsoleSource | BilibiliSource | TwitchSource, Field(discriminator="type")]
     output: Annotated[WavOutput | NullOutput | SoundDeviceOutput, Field(discriminator="type")]
     text: TextConfig = TextConfig()
     queue: QueueConfig = QueueConfig()

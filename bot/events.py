@@ -76,6 +76,8 @@ class ChatEvent:
     home_medal: bool = False
     """The fan medal belongs to this room's streamer (not another streamer's medal worn here)."""
     reply_to: str = ""
+    mute_s: float | None = None
+    """For BAN: how long the platform silenced them (a Twitch timeout); None = until lifted."""
     received_at: float = field(default_factory=time.monotonic)
 
 

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.commands import LAST_WORDS, RESET_WORDS, BadCommand, Command, Verb, parse_duration
 from bot.config import Config
@@ -33,9 +33,10 @@ class CommandResult:
     reply: str
 
 
+@runtime_checkable
 class Replier(Protocol):
-    """Where a command's answer goes. Replying in the room needs the platform's send API (not built:
-    see README); the daemon logs the answer."""
+    """Where a command's answer goes: a chat source that can post (Twitch, when logged in) or the log.
+    Bilibili's send API is not built (see README): there the daemon logs the answer."""
 
     async def reply(self, text: str, to: ChatEvent) -> None: ...
 

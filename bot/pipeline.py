@@ -28,7 +28,7 @@ from bot.errors import SynthesisError, UserError
 from bot.events import ChatEvent, EventKind, Priority, Role, SpeechRequest
 from bot.filters import Dropped, MessageFilter
 from bot.metrics import Metrics, Snapshot
-from bot.moderation import Moderator
+from bot.moderation import Moderator, Replier
 from bot.protocols import AudioSink, ChatSource, Synthesizer
 from bot.sd_notify import Notifier, watchdog_interval
 from bot.speech_queue import QueueMode, SpeechQueue
@@ -90,7 +90,14 @@ class Daemon:
         self.store = StateStore(cfg.resolved_state_dir())
         self.store.prepare()
         self.moderator = Moderator(
-            cfg, self.store, self.store.load(), self.queue, sink, self.viewers, status=self.status_line
+            cfg,
+            self.store,
+            self.store.load(),
+            self.queue,
+            sink,
+            self.viewers,
+            replier=source if isinstance(source, Replier) else None,
+            status=self.status_line,
         )
         self.filter = MessageFilter(cfg.text, self.moderator.voice_for, self.moderator.is_muted)
         self.stop_grace_s = stop_grace_s
@@ -272,7 +279,7 @@ class Daemon:
             commands=self.stats.commands,
             queue_depth=len(self.queue),
             queue_mode=self.queue.mode.value,
-            drops=dict(self.stats.drops),
+            drops={**self.stats.drops, **{f"source {k}": v for k, v in getattr(self.source, "drops", {}).items()}},
             gpu_heartbeat_age_s=time.monotonic() - self.gpu_answered_at,
             source_connected=self.source.connected,
             reconnects=int(getattr(self.source, "connects", 0)),
@@ -397,13 +404,21 @@ class Daemon:
             n = self.moderator.withdraw(lambda e: e.msg_id == event.msg_id, "recalled")
             log.info("message %s was withdrawn%s", event.msg_id, " before it was spoken" if n else "")
         elif event.kind == EventKind.BAN and event.uid:
+            verb = "timeout" if event.mute_s else "ban"
             try:
-                n = await self.moderator.mute(event.uid, event.uname, None, by="room ban")
-                await self.store.audit({"uid": event.uid, "uname": event.uname, "verb": "ban", "ok": True})
+                n = await self.moderator.mute(event.uid, event.uname, event.mute_s, by=f"room {verb}")
+                await self.store.audit(
+                    {"uid": event.uid, "uname": event.uname, "verb": verb, "seconds": event.mute_s, "ok": True}
+                )
             except OSError as err:
-                log.error("could not save the room's ban of uid %d: %s", event.uid, err)
+                log.error("could not save the room's %s of uid %d: %s", verb, event.uid, err)
                 return
-            log.info("the room banned %s (uid %d): muted, %d waiting message(s) dropped", event.uname, event.uid, n)
+            how = (
+                f"timed out {event.uname} (uid {event.uid}): muted for {event.mute_s:g} s"
+                if event.mute_s
+                else (f"banned {event.uname} (uid {event.uid}): muted")
+            )
+            log.info("the room %s, %d waiting message(s) dropped", how, n)
 
     async def _speak(self) -> None:
         while (first := await self.queue.get()) is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -35,9 +36,17 @@ CHAT = [
 ]
 
 
-def bot(*args: str, stdin: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def bot(
+    *args: str, stdin: str | None = None, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, input=stdin, timeout=timeout, check=False
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **env} if env else None,
     )
 
 
@@ -222,3 +231,15 @@ def test_a_mute_survives_a_sigkilled_daemon(tmp_path: Path, tiny_config: Callabl
     assert done.returncode == 0, done.stderr
     assert "spoken 1," in done.stderr and "muted=1" in done.stderr
     assert len(list(out.glob("*.wav"))) == 1
+
+
+def test_check_notes_an_anonymous_twitch_source_and_refuses_a_token_without_login(
+    tiny_config: Callable[..., Path],
+) -> None:
+    cfg = tiny_config(source="{type: twitch, channel: somechannel}")
+    proc = bot("check", "-c", str(cfg))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Twitch read anonymously" in proc.stdout
+    proc = bot("check", "-c", str(cfg), env={"TWITCH_OAUTH_TOKEN": "abcdefghijk0123456789"})
+    assert proc.returncode == 1 and "TWITCH_LOGIN: set it to the Twitch login name" in proc.stdout
+    assert "abcdefghijk0123456789" not in proc.stdout + proc.stderr

@@ -95,7 +95,7 @@ def test_yaml_null_output_type_means_null_sink(tmp_path: Path) -> None:
         (
             ("{type: replay, path: chat.jsonl, speed: 2}", "{type: bilibli}"),
             "config.yaml: source: Input tag 'bilibli' found using 'type' does not match any of the expected tags: "
-            "'replay', 'console', 'bilibili'",
+            "'replay', 'console', 'bilibili', 'twitch'",
         ),
         (
             ("{type: replay, path: chat.jsonl, speed: 2}", "{type: replay}"),

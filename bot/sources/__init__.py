@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bot.config import BilibiliSource, ConsoleSource, ReplaySource
+from bot.config import BilibiliSource, ConsoleSource, ReplaySource, TwitchSource
 from bot.protocols import ChatSource
 
 
-def make_source(cfg: ReplaySource | ConsoleSource | BilibiliSource) -> ChatSource:
+def make_source(cfg: ReplaySource | ConsoleSource | BilibiliSource | TwitchSource) -> ChatSource:
     if isinstance(cfg, ReplaySource):
         from bot.sources.replay import ReplayChatSource
 
@@ -15,6 +15,10 @@ def make_source(cfg: ReplaySource | ConsoleSource | BilibiliSource) -> ChatSourc
         from bot.sources.bilibili import BilibiliChatSource
 
         return BilibiliChatSource(cfg)
+    if isinstance(cfg, TwitchSource):
+        from bot.sources.twitch import TwitchChatSource
+
+        return TwitchChatSource(cfg)
     from bot.sources.console import ConsoleChatSource
 
     return ConsoleChatSource(cfg.uname)

@@ -1,0 +1,200 @@
+"""Twitch chat's IRC dialect: parsing a line (IRCv3 message tags) and mapping it to a ChatEvent.
+
+Pure functions, no I/O, so every quirk is unit-tested: escaped tag values (`\\s`, `\\:`, `\\\\`), emote
+ranges counted in code points, /me (CTCP ACTION) messages, cheermotes inside a cheer's text, the
+broadcaster (a badge, not the `mod` tag), timeouts vs bans vs a whole-chat clear.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bot.events import ChatEvent, EventKind, Role
+
+MAX_LINE_BYTES = 8192 + 512
+"""Twitch's limit for tags plus the IRC line; anything longer is malformed."""
+
+_UNESCAPE = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
+_CHEER = re.compile(r"^([A-Za-z]+)(\d+)$")
+_KNOWN_CHEERMOTES = frozenset(
+    """cheer doodlecheer biblethump cheerwhal corgo uni showlove party seemsgood pride kappa frankerz heyguys
+    dansgame elegiggle trihard kreygasm swiftrage notlikethis failfish vohiyo pjsalt mrdestructoid bday ripcheer
+    shamrock bitboss streamlabs muxy holidaycheer goal anon""".split()  # noqa: SIM905 - a word list
+)
+
+
+@dataclass(frozen=True)
+class IrcMessage:
+    command: str
+    params: list[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    prefix: str = ""
+
+    @property
+    def nick(self) -> str:
+        """The sender's login, from `nick!user@host`."""
+        return self.prefix.split("!", 1)[0]
+
+    @property
+    def trailing(self) -> str:
+        return self.params[-1] if self.params else ""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A line that maps to no event, and why (counted by the source)."""
+
+    reason: str
+
+
+def unescape_tag(value: str) -> str:
+    """IRCv3 tag-value unescaping: `\\:` -> `;`, `\\s` -> space, `\\\\` -> `\\`, `\\r`, `\\n`; an unknown
+    escape drops the backslash; a trailing lone backslash is dropped."""
+    if "\\" not in value:
+        return value
+    out: list[str] = []
+    chars = iter(value)
+    for ch in chars:
+        if ch != "\\":
+            out.append(ch)
+            continue
+        nxt = next(chars, "")
+        out.append(_UNESCAPE.get(nxt, nxt))
+    return "".join(out)
+
+
+def parse_line(line: str) -> IrcMessage:
+    """One IRC line (without CR LF) -> IrcMessage; ValueError when it is not IRC."""
+    if not line or len(line.encode("utf-8", "replace")) > MAX_LINE_BYTES or "\0" in line:
+        raise ValueError("empty, too long or binary line")
+    rest = line
+    tags: dict[str, str] = {}
+    if rest.startswith("@"):
+        raw, _, rest = rest[1:].partition(" ")
+        for item in raw.split(";"):
+            if item:
+                key, _, value = item.partition("=")
+                tags[key] = unescape_tag(value)
+    rest = rest.lstrip(" ")
+    prefix = ""
+    if rest.startswith(":"):
+        prefix, _, rest = rest[1:].partition(" ")
+        rest = rest.lstrip(" ")
+    middle, sep, trailing = rest.partition(" :")
+    if rest.startswith(":"):  # no middle params, only a trailing one
+        middle, sep, trailing = "", ":", rest[1:]
+    words = middle.split()
+    if not words:
+        raise ValueError("no command")
+    command = words[0].upper()
+    if not (command.isalpha() or (command.isdigit() and len(command) == 3)):
+        raise ValueError(f"bad command {command[:20]!r}")
+    params = words[1:] + ([trailing] if sep else [])
+    return IrcMessage(command=command, params=params, tags=tags, prefix=prefix)
+
+
+def to_event(msg: IrcMessage, channel: str) -> ChatEvent | Skipped | None:
+    """Map a chat line of `channel` to an event; None for lines that are not chat (membership, state,
+    numerics), Skipped for chat that is deliberately not spoken."""
+    if len(msg.params) < 1 or msg.params[0].lower() != f"#{channel}":
+        return None
+    if msg.command == "PRIVMSG":
+        return _privmsg(msg)
+    if msg.command == "CLEARCHAT":
+        return _clearchat(msg)
+    if msg.command == "CLEARMSG":
+        target = msg.tags.get("target-msg-id", "")
+        if not target:
+            return Skipped("malformed")
+        return ChatEvent(text="", kind=EventKind.RECALL, msg_id=target, uname=msg.tags.get("login", ""))
+    return None
+
+
+def _privmsg(msg: IrcMessage) -> ChatEvent | Skipped:
+    if len(msg.params) < 2:
+        return Skipped("malformed")
+    tags = msg.tags
+    text = msg.trailing
+    if text.startswith("\x01ACTION ") and text.endswith("\x01"):  # /me waves
+        text = text[len("\x01ACTION ") : -1]
+    text = _without_emotes(text, tags.get("emotes", ""))
+    bits = _int(tags.get("bits", ""))
+    if bits > 0:
+        text = _without_cheermotes(text, bits)
+    text = " ".join(text.split())
+    if not text:
+        return Skipped("cheer without text" if bits > 0 else "emote only")
+    badges = _badges(tags.get("badges", ""))
+    uid = _int(tags.get("user-id", ""))
+    months = _int(_badges(tags.get("badge-info", "")).get("subscriber", ""))
+    return ChatEvent(
+        text=text,
+        uid=uid,
+        uname=tags.get("display-name", "").strip() or msg.nick,
+        kind=EventKind.SUPER_CHAT if bits > 0 else EventKind.DANMAKU,
+        msg_id=tags.get("id", ""),
+        price=bits / 100,  # 100 bits ~ 1 USD
+        role=_role(badges, tags, uid),
+        medal_level=months if "subscriber" in badges else 0,
+        medal_name="subscriber" if "subscriber" in badges else "",
+        home_medal="subscriber" in badges,  # a subscription is to this channel, like a home fan medal
+    )
+
+
+def _clearchat(msg: IrcMessage) -> ChatEvent | Skipped:
+    uid = _int(msg.tags.get("target-user-id", ""))
+    if len(msg.params) < 2 or not uid:
+        return Skipped("chat cleared")  # the whole chat: nothing per viewer to mute
+    seconds = _int(msg.tags.get("ban-duration", ""))
+    return ChatEvent(text="", kind=EventKind.BAN, uid=uid, uname=msg.trailing, mute_s=float(seconds) or None)
+
+
+def _role(badges: dict[str, str], tags: dict[str, str], uid: int) -> Role:
+    if "broadcaster" in badges or (uid and str(uid) == tags.get("room-id")):
+        return Role.STREAMER
+    if "moderator" in badges or tags.get("mod") == "1":
+        return Role.MODERATOR
+    return Role.VIEWER
+
+
+def _badges(raw: str) -> dict[str, str]:
+    """`broadcaster/1,subscriber/12` -> {'broadcaster': '1', 'subscriber': '12'}."""
+    out = {}
+    for item in raw.split(","):
+        name, _, version = item.partition("/")
+        if name:
+            out[name] = version
+    return out
+
+
+def _without_emotes(text: str, emotes: str) -> str:
+    """Blank out the emote ranges of the `emotes` tag (`25:0-4,12-16/1902:6-10`, code-point indices,
+    inclusive); a malformed range is ignored rather than trusted."""
+    if not emotes:
+        return text
+    chars = list(text)
+    for emote in emotes.split("/"):
+        _, _, ranges = emote.partition(":")
+        for span in ranges.split(","):
+            start, _, end = span.partition("-")
+            if start.isdigit() and end.isdigit() and int(start) <= int(end) < len(chars):
+                for i in range(int(start), int(end) + 1):
+                    chars[i] = " "
+    return "".join(chars)
+
+
+def _without_cheermotes(text: str, bits: int) -> str:
+    """Remove the cheermotes (`Cheer100`, `Kappa50`) from a cheer's text. Words shaped like one are removed
+    when their amounts add up to the message's bits; otherwise only known cheermote names are."""
+    words = text.split()
+    shaped = {i: m for i, w in enumerate(words) if (m := _CHEER.match(w)) and int(m.group(2)) > 0}
+    if sum(int(m.group(2)) for m in shaped.values()) == bits:
+        drop = set(shaped)
+    else:
+        drop = {i for i, m in shaped.items() if m.group(1).lower() in _KNOWN_CHEERMOTES}
+    return " ".join(w for i, w in enumerate(words) if i not in drop)
+
+
+def _int(value: str) -> int:
+    return int(value) if value.isdigit() and len(value) < 19 else 0

@@ -1,0 +1,301 @@
+"""The Twitch source against a local IRC server over real TLS (a throwaway CA): login, tags, roles, bits,
+timeouts, recalls, PING/PONG, RECONNECT, dropped connections, malformed lines, and the token's hygiene;
+then the whole daemon moderated from Twitch chat."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.backoff import Backoff
+from bot.config import TwitchSource, parse_config
+from bot.engine.fake import FakeSynthesizer
+from bot.errors import ConfigError
+from bot.events import ChatEvent, EventKind, Role, Utterance
+from bot.pipeline import Daemon
+from bot.sinks.controls import ImmediateControls
+from bot.sources.twitch import TwitchChatSource
+from bot.sources.twitch_credentials import load_twitch_credentials
+from bot.sources.twitch_fake_server import FakeTwitchServer
+from tests.conftest import ZH_REF
+from tests.sources.test_twitch_irc import privmsg
+
+Tls = tuple[ssl.SSLContext, ssl.SSLContext]
+TOKEN = "abcdef0123456789abcdef0123456"
+LOGIN_ENV = {"TWITCH_OAUTH_TOKEN": f"oauth:{TOKEN}", "TWITCH_LOGIN": "iShowBot"}
+
+
+def twitch_cfg(port: int, **over: Any) -> TwitchSource:
+    return TwitchSource.model_validate(
+        {"type": "twitch", "channel": "#Dallas", "host": "127.0.0.1", "port": port, **over}
+    )
+
+
+class Running:
+    def __init__(self, server: FakeTwitchServer, source: TwitchChatSource) -> None:
+        self.server, self.source = server, source
+        self.events: list[ChatEvent] = []
+
+    async def collect(self) -> None:
+        async for ev in self.source.events():
+            self.events.append(ev)
+
+    async def wait_for(self, n: int, timeout: float = 10.0) -> list[ChatEvent]:
+        await until(lambda: len(self.events) >= n, timeout, f"{n} events")
+        return self.events
+
+    async def joined(self, times: int = 1) -> None:
+        await until(lambda: self.source.connects >= times and self.server.joined.is_set(), 10.0, f"join #{times}")
+
+
+async def until(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+@asynccontextmanager
+async def running(tls: Tls, environ: dict[str, str] | None = None, **cfg: Any) -> AsyncIterator[Running]:
+    server = FakeTwitchServer(tls[0], channel="dallas", valid_token=TOKEN)
+    await server.start()
+    source = TwitchChatSource(
+        twitch_cfg(server.port, **cfg),
+        ssl_context=tls[1],
+        backoff=Backoff(base_s=0.05, cap_s=0.2, stable_s=60),
+        environ=environ or {},
+    )
+    run = Running(server, source)
+    task = asyncio.create_task(run.collect())
+    try:
+        await run.joined()
+        yield run
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await server.close()
+
+
+@pytest.fixture(scope="module")
+def tls() -> Tls:
+    """A throwaway CA and a certificate for 127.0.0.1, where the fake Twitch server listens."""
+    import trustme
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    return server_ctx, client_ctx
+
+
+async def test_anonymous_login_and_messages_with_roles_bits_and_unicode(tls: Tls) -> None:
+    async with running(tls) as run:
+        sent = run.server.received
+        assert sent[0] == "CAP REQ :twitch.tv/tags twitch.tv/commands"
+        assert not any(line.startswith("PASS") for line in sent)
+        nick = next(line for line in sent if line.startswith("NICK")).split()[1]
+        assert nick.startswith("justinfan") and nick[9:].isdigit()
+        assert "JOIN #dallas" in sent and run.source.connected
+        await run.server.send(
+            privmsg("主播好厉害", badges="broadcaster/1", **{"display-name": "达拉斯"}),
+            privmsg("hi chat", badges="moderator/1", mod="1", **{"user-id": "55"}),
+            privmsg("Cheer100 love\\sthe stream", bits="100", **{"user-id": "66"}),
+            privmsg("Kappa", emotes="25:0-4"),
+        )
+        streamer, mod, cheer = await run.wait_for(3)
+        assert (streamer.role, streamer.uname, streamer.text) == (Role.STREAMER, "达拉斯", "主播好厉害")
+        assert (mod.role, mod.uid) == (Role.MODERATOR, 55)
+        assert cheer.kind == EventKind.SUPER_CHAT and cheer.price == 1.0 and cheer.text == "love\\sthe stream"
+        await until(lambda: run.source.drops["emote only"] == 1, 5, "the emote-only drop")
+
+
+async def test_ping_pong_and_our_own_keepalive_ping(tls: Tls) -> None:
+    async with running(tls, ping_every_s=1, silent_after_s=30) as run:
+        await run.server.send("PING :tmi.twitch.tv")
+        await until(lambda: "PONG :tmi.twitch.tv" in run.server.received, 5, "PONG")
+        await until(lambda: "PING :tmi.twitch.tv" in run.server.received, 5, "our keepalive PING")
+        assert run.source.connects == 1
+
+
+async def test_malformed_lines_are_counted_and_the_connection_survives(tls: Tls) -> None:
+    async with running(tls) as run:
+        await run.server.send("", "@only-tags", "12 bad", privmsg("x").replace("PRIVMSG #dallas :x", "PRIVMSG"))
+        await run.server.send_bytes(b"\xff\xfe PRIVMSG\x00 #dallas :binary\r\n" + b"y" * 20_000 + b"\r\n")
+        await run.server.send(privmsg("still here"))
+        (ev,) = await run.wait_for(1)
+        assert ev.text == "still here"
+        assert run.source.drops["malformed"] >= 4 and run.source.connects == 1
+
+
+async def test_server_drop_reconnects_with_backoff_and_reconnect_command_at_once(tls: Tls) -> None:
+    async with running(tls) as run:
+        await run.server.drop_clients()
+        await run.joined(times=2)
+        await run.server.send("RECONNECT")
+        await run.joined(times=3)
+        assert run.source.reconnect_reasons[:2] == [
+            "the server closed the connection",
+            "the server asked us to reconnect (RECONNECT)",
+        ]
+        await run.server.send(privmsg("after reconnect"))
+        assert (await run.wait_for(1))[0].text == "after reconnect"
+
+
+async def test_a_silent_server_is_left_and_rejoined(tls: Tls) -> None:
+    async with running(tls, ping_every_s=1, silent_after_s=2) as run:
+        run.server.answer_pings = False
+        await run.joined(times=2)
+        assert run.source.reconnect_reasons[0] == "nothing received for 2 s"
+
+
+async def test_clearchat_and_clearmsg_become_ban_and_recall(tls: Tls) -> None:
+    async with running(tls) as run:
+        await run.server.send(
+            "@ban-duration=600;room-id=1337;target-user-id=42;tmi-sent-ts=1 :tmi.twitch.tv CLEARCHAT #dallas :troll",
+            "@login=troll;room-id=;target-msg-id=m-1;tmi-sent-ts=1 :tmi.twitch.tv CLEARMSG #dallas :bad words",
+            "@room-id=1337;tmi-sent-ts=1 :tmi.twitch.tv CLEARCHAT #dallas",
+        )
+        ban, recall = await run.wait_for(2)
+        assert (ban.kind, ban.uid, ban.mute_s) == (EventKind.BAN, 42, 600.0)
+        assert (recall.kind, recall.msg_id) == (EventKind.RECALL, "m-1")
+        await until(lambda: run.source.drops["chat cleared"] == 1, 5, "the whole-chat clear")
+
+
+async def test_the_token_logs_in_and_is_never_logged(tls: Tls, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with running(tls, environ=LOGIN_ENV) as run:
+        assert f"PASS oauth:{TOKEN}" in run.server.received and "NICK ishowbot" in run.server.received
+        await run.source.reply("muted troll", ChatEvent(text="#tts mute @troll", uname="mod", msg_id="abc-1"))
+        await until(lambda: any("PRIVMSG" in line for line in run.server.received), 5, "the reply")
+        assert "@reply-parent-msg-id=abc-1 PRIVMSG #dallas :muted troll" in run.server.received
+        # an answer is never a chat command run as the bot, nor a second IRC line
+        await run.source.reply("/ban streamer\r\nPRIVMSG #dallas :injected", ChatEvent(text="x", msg_id="bad id!"))
+        await until(lambda: sum("PRIVMSG" in line for line in run.server.received) >= 2, 5, "the second reply")
+        assert run.server.received[-1] == "PRIVMSG #dallas :» /ban streamer PRIVMSG #dallas :injected"
+        assert TOKEN not in repr(run.source.creds) and TOKEN not in str(vars(run.source))
+    assert caplog.records and not any(TOKEN in r.getMessage() for r in caplog.records)
+
+
+async def test_a_refused_token_is_reported_without_the_token(tls: Tls, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    server = FakeTwitchServer(tls[0], channel="dallas", valid_token="somethingelse0123")
+    await server.start()
+    source = TwitchChatSource(
+        twitch_cfg(server.port), ssl_context=tls[1], backoff=Backoff(base_s=0.05, cap_s=0.1), environ=LOGIN_ENV
+    )
+    task = asyncio.create_task(anext(aiter(source.events())))
+    try:
+        await until(lambda: len(source.reconnect_reasons) >= 2, 10, "two refusals")
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await server.close()
+    assert source.reconnect_reasons[0] == "the server refused the login: Login authentication failed"
+    assert not source.connected and source.connects == 0
+    assert not any(TOKEN in r.getMessage() for r in caplog.records)
+
+
+async def test_anonymous_sources_do_not_post_replies(tls: Tls) -> None:
+    async with running(tls) as run:
+        await run.source.reply("hello", ChatEvent(text="x", msg_id="m"))
+        await asyncio.sleep(0.2)
+        assert not any("PRIVMSG" in line for line in run.server.received)
+
+
+def test_credentials_need_a_login_and_a_private_file(tmp_path: Path) -> None:
+    assert not load_twitch_credentials(None, {}).logged_in
+    with pytest.raises(ConfigError, match="TWITCH_LOGIN"):
+        load_twitch_credentials(None, {"TWITCH_OAUTH_TOKEN": TOKEN})
+    with pytest.raises(ConfigError, match="not a Twitch OAuth token") as err:
+        load_twitch_credentials(None, {"TWITCH_OAUTH_TOKEN": "oauth:bad token!", "TWITCH_LOGIN": "me"})
+    assert "bad token" not in str(err.value)
+    f = tmp_path / "twitch.env"
+    f.write_text(f"TWITCH_OAUTH_TOKEN=oauth:{TOKEN}\nTWITCH_LOGIN=Me_Bot\n", encoding="utf-8")
+    f.chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600") as err:
+        load_twitch_credentials(str(f), {})
+    assert TOKEN not in str(err.value)
+    f.chmod(0o600)
+    creds = load_twitch_credentials(str(f), {})
+    assert (creds.token, creds.login) == (TOKEN, "me_bot") and TOKEN not in repr(creds)
+
+
+def test_config_normalises_the_channel_and_refuses_bad_names() -> None:
+    assert twitch_cfg(6697).channel == "dallas"
+    with pytest.raises(ValueError):
+        twitch_cfg(6697, channel="no spaces allowed")
+
+
+# -- the whole daemon, moderated from Twitch chat ------------------------------------------------------
+
+
+class RecordingSink(ImmediateControls):
+    def __init__(self) -> None:
+        self.played: list[Utterance] = []
+
+    async def play(self, utterance: Utterance) -> None:
+        self.played.append(utterance)
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_moderators_command_the_daemon_from_twitch_chat(tls: Tls, tmp_path: Path) -> None:
+    server = FakeTwitchServer(tls[0], channel="dallas", valid_token=TOKEN)
+    await server.start()
+    cfg = parse_config(
+        {
+            "voices": [{"id": "zh", "ref_audio": ZH_REF, "ref_text": "你好"}],
+            "source": {"type": "twitch", "channel": "dallas", "host": "127.0.0.1", "port": server.port},
+            "output": {"type": "null"},
+            "moderation": {"prefixes": ["!tts"]},
+            "http": {"enabled": False},
+            "state_dir": str(tmp_path / "state"),
+        },
+        tmp_path / "config.yaml",
+    )
+    assert isinstance(cfg.source, TwitchSource)
+    source = TwitchChatSource(
+        cfg.source, ssl_context=tls[1], backoff=Backoff(base_s=0.05, cap_s=0.1), environ=LOGIN_ENV
+    )
+    sink = RecordingSink()
+    daemon = Daemon(cfg, source, lambda: FakeSynthesizer(voices=["zh"]), sink)
+    task = asyncio.create_task(daemon.run())
+    try:
+        await until(lambda: daemon.ready, 20, "the daemon to be ready")
+        viewer = {"user-id": "42", "display-name": "troll"}
+        await server.send(
+            privmsg("first from troll", id="t-1", **viewer),
+            privmsg("!tts mute @troll 10m", id="v-1", **{"user-id": "43", "display-name": "viewer"}),
+            privmsg("!tts mute @troll 10m", id="m-1", badges="moderator/1", **{"user-id": "55", "display-name": "mod"}),
+            privmsg("second from troll", id="t-2", **viewer),
+            privmsg("hello from a viewer", id="v-2", **{"user-id": "43", "display-name": "viewer"}),
+            "@ban-duration=60;room-id=1337;target-user-id=44;tmi-sent-ts=1 :tmi.twitch.tv CLEARCHAT #dallas :spammer",
+            privmsg("spam after timeout", id="s-1", **{"user-id": "44", "display-name": "spammer"}),
+            privmsg("last one", id="v-3", **{"user-id": "43", "display-name": "viewer"}),
+        )
+        await until(lambda: any(u.request.text.endswith("last one") for u in sink.played), 20, "the last message")
+        await until(lambda: any("PRIVMSG" in line for line in server.received), 5, "the answer")
+    finally:
+        daemon.request_stop()
+        await asyncio.wait_for(task, 30)
+        await server.close()
+    spoken = " | ".join(u.request.text for u in sink.played)
+    assert "first from troll" in spoken and "hello from a viewer" in spoken
+    assert "second from troll" not in spoken and "spam after timeout" not in spoken and "!tts" not in spoken
+    # the moderator gets an answer in the chat; the viewer who tried gets none (no megaphone for strangers)
+    (reply,) = [line for line in server.received if "PRIVMSG" in line]
+    assert reply.startswith("@reply-parent-msg-id=m-1 PRIVMSG #dallas :")
+    mutes = daemon.moderator.state.mutes
+    assert mutes[42].until is not None and mutes[44].until is not None and mutes[44].by == "room timeout"

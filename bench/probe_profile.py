@@ -21,6 +21,10 @@ from typing import Any
 import torch
 from common import SHORT_DANMAKU, TEXTS, BenchModel
 
+from bot.engine import fast_dit as _fast_dit
+
+ORIGINAL_ROTARY = _fast_dit._rotary
+
 CASES = {
     "short_b1": [TEXTS["short"]],
     "medium_b1": [TEXTS["medium"]],
@@ -175,21 +179,69 @@ def conv_check(synth: Any) -> dict[str, Any]:
     return out
 
 
+def use_variant(synth: Any, variant: str) -> None:
+    """engine: as shipped; flip_rope: RoPE's pair swap as a flip with the sign folded into sin;
+    static_compile: the blocks compiled per shape (dynamic=False)."""
+    import torch._dynamo
+
+    from bot.engine import fast_dit
+
+    fast = synth.fast
+    torch._dynamo.reset()
+    torch._dynamo.config.cache_size_limit = 64
+    fast._rope.clear()
+    fast_dit._rotary = ORIGINAL_ROTARY
+    if variant == "flip_rope":
+        fast_dit._rotary = rotary_flip
+        plain = fast_dit.FastDiT.rope
+
+        signed: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+        def signed_rope(self: Any, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+            if length not in signed:  # filled by the warm-up run, before any capture
+                cos, sin = plain(self, length)
+                sign = torch.tensor([-1.0, 1.0], device=sin.device).repeat(sin.shape[-1] // 2)
+                signed[length] = (cos, sin * sign)
+            return signed[length]
+
+        fast.rope = signed_rope.__get__(fast)
+    else:
+        fast.__dict__.pop("rope", None)
+    dynamic = variant != "static_compile"
+    fast._block_fn = torch.compile(fast_dit.block_forward, dynamic=dynamic, fullgraph=True)
+
+
+def rotary_flip(t: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], heads: int | None) -> torch.Tensor:
+    cos, sin_signed = rope
+    if heads is not None:
+        return torch.cat([rotary_flip(t[:, :, :heads], rope, None), t[:, :, heads:]], dim=2)
+    swapped = t.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)
+    return (t * cos + swapped * sin_signed).to(t.dtype)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=None)
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--conv", action="store_true", help="also compare ways of running the position conv")
+    ap.add_argument("--variants", default="engine", help="engine,flip_rope,static_compile")
     args = ap.parse_args()
 
     bm = BenchModel()
     synth = bm.synthesizer("cuda", "float16")
     res: dict[str, Any] = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "cases": {}}
-    res["conv"] = conv_check(synth)
-    print(json.dumps(res["conv"]), flush=True)
-    for case in args.cases.split(","):
-        res["cases"][case] = row = profile_case(synth, CASES[case], args.reps)
-        print(json.dumps({case: row}), flush=True)
+    if args.conv:
+        res["conv"] = conv_check(synth)
+        print(json.dumps(res["conv"]), flush=True)
+    from bot.engine.graphs import GraphedSampler
+
+    for variant in args.variants.split(","):
+        use_variant(synth, variant)
+        synth.graphs = GraphedSampler(synth.fast, synth.engine.max_graphs)  # a fresh pool per variant
+        for case in args.cases.split(","):
+            res["cases"][f"{case}/{variant}"] = row = profile_case(synth, CASES[case], args.reps)
+            print(json.dumps({case: row}), flush=True)
 
     if args.out:
         Path(args.out).write_text(json.dumps(res, indent=1), encoding="utf-8")

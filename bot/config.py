@@ -135,6 +135,11 @@ class EngineConfig(Strict):
         default=5, ge=0, le=1000, description="engine failures (e.g. out of memory) in a row: exit 2; 0 = never"
     )
     compile: bool | None = Field(default=None, description="torch.compile the blocks; null = on CUDA with Triton")
+    compile_per_bucket: bool = Field(
+        default=True,
+        description="compile each (batch, length bucket) shape on its own: ~20% faster on an H100, each shape "
+        "compiled once at warm-up (then cached on disk); false = one shape-generic compile",
+    )
     cache_dir: ConfigPath | None = Field(default=None, description="compile caches; default: the user cache dir")
 
     def resolved_cache_dir(self) -> str:

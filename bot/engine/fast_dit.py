@@ -71,6 +71,7 @@ class FastDiT:
         self.conv_groups = conv[0].groups
         self._rope: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._block_fn: Any = block_forward
+        self.additive_mask = False
         with torch.inference_mode():
             t = time_grid(nfe, sway, self.device, self.dtype)
             self.dt = [(t[i + 1] - t[i]).clone() for i in range(nfe)]
@@ -106,7 +107,7 @@ class FastDiT:
             noise=noise,
             base=base * valid2.unsqueeze(-1),
             valid=valid.unsqueeze(-1).to(self.dtype),
-            key_mask=valid2[:, None, None, :] if padded else None,
+            key_mask=self._key_mask(valid2) if padded else None,
             conv_mask=valid2.unsqueeze(-1),
         )
 
@@ -120,6 +121,12 @@ class FastDiT:
         for r, (row_ids, n) in enumerate(zip(ids + ids, lens + lens, strict=True)):
             rows[r, :n] = te(row_ids, seq_len=n, drop_text=r >= len(ids))[0]
         return rows
+
+    def _key_mask(self, valid: torch.Tensor) -> torch.Tensor:
+        mask = valid[:, None, None, :]
+        if not self.additive_mask:
+            return mask
+        return torch.zeros(mask.shape, dtype=self.dtype, device=self.device).masked_fill(~mask, float("-inf"))
 
     def rope(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         """cos/sin tables (1, N, 1, dim_head) in float32, for activations laid out (rows, N, heads, d)."""
@@ -195,18 +202,30 @@ class FastDiT:
         out: torch.Tensor = self._block_fn(*args, heads=self.heads, pe_attn_head=self.pe_attn_head)
         return out
 
-    def compile(self, cache_dir: str | None) -> None:
+    def compile(self, cache_dir: str | None, per_shape: bool = True, max_shapes: int = 64) -> None:
         """Fuse each block's elementwise work (norms, modulation, RoPE, GELU, gates) with torch.compile.
 
-        One compiled graph serves all blocks (weights are arguments, not constants) and, with dynamic
-        shapes, every batch size and length bucket; the inductor cache on disk makes a restart reuse it.
+        One compiled graph serves all blocks (weights are arguments, not constants). `per_shape` compiles
+        each (rows, length) shape on its own: with static shapes inductor's kernels index in 32 bits and
+        vectorise, which took a short danmaku's loop from 60 to 48 ms on an H100 (the fused RoPE kernel
+        alone from 37 to ~10 us); the price is one compile per bucket at warm-up. Otherwise one
+        shape-generic graph serves every bucket. Either way the inductor cache on disk makes a restart
+        reuse the compiled kernels.
         """
         import os
 
         if cache_dir:
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(cache_dir, "inductor"))
             os.environ.setdefault("TRITON_CACHE_DIR", os.path.join(cache_dir, "triton"))
-        self._block_fn = torch.compile(block_forward, dynamic=True, fullgraph=True)
+        if per_shape:
+            import torch._dynamo
+
+            # Dynamo gives up on a function after this many recompilations (8 by default) and falls back
+            # to eager; each resident graph shape needs its own. This process's only torch user is us.
+            for name in ("recompile_limit", "cache_size_limit"):
+                if hasattr(torch._dynamo.config, name):
+                    setattr(torch._dynamo.config, name, max(getattr(torch._dynamo.config, name), max_shapes))
+        self._block_fn = torch.compile(block_forward, dynamic=not per_shape, fullgraph=True)
 
 
 def block_forward(

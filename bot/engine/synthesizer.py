@@ -92,7 +92,9 @@ class F5Synthesizer:
         self.sampler = EulerCfgSampler(self.model.transformer, nfe, cfg, sway)
         self.fast = FastDiT(self.model.transformer, nfe, cfg, sway) if self.engine.fast else None
         if self.fast is not None and self._want_compile():
-            self.fast.compile(self.engine.resolved_cache_dir())
+            self.fast.compile(
+                self.engine.resolved_cache_dir(), self.engine.compile_per_bucket, 2 * self.engine.max_graphs + 16
+            )
         self.graphs: GraphedSampler | None = None
         if self.fast is not None and self.engine.cuda_graphs and self.device.type == "cuda":
             self.graphs = GraphedSampler(self.fast, self.engine.max_graphs)

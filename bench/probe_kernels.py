@@ -2,8 +2,8 @@
 
 1. The convolutional position embedding (Conv1d 1024 -> 1024, kernel 31, 16 groups): cuDNN runs it as
    16 launches of a generic kernel plus layout transposes.
-2. Attention over a padded bucket: with a boolean key mask, the compiled graph materialises an
-   (rows, heads, N, N) additive bias for cuDNN.
+2. Attention over a padded bucket, by backend and way of masking (the suspicion that the compiled
+   graph materialised an N x N bias turned out wrong: the slow kernel was the dynamic-shape RoPE).
 
 Each variant is captured in a CUDA graph of 10 calls and replayed (launch overhead excluded); the error
 is against fp32 math on the unpadded frames.

@@ -71,7 +71,6 @@ class FastDiT:
         self.conv_groups = conv[0].groups
         self._rope: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._block_fn: Any = block_forward
-        self.additive_mask = False
         with torch.inference_mode():
             t = time_grid(nfe, sway, self.device, self.dtype)
             self.dt = [(t[i + 1] - t[i]).clone() for i in range(nfe)]
@@ -107,7 +106,7 @@ class FastDiT:
             noise=noise,
             base=base * valid2.unsqueeze(-1),
             valid=valid.unsqueeze(-1).to(self.dtype),
-            key_mask=self._key_mask(valid2) if padded else None,
+            key_mask=valid2[:, None, None, :] if padded else None,
             conv_mask=valid2.unsqueeze(-1),
         )
 
@@ -121,12 +120,6 @@ class FastDiT:
         for r, (row_ids, n) in enumerate(zip(ids + ids, lens + lens, strict=True)):
             rows[r, :n] = te(row_ids, seq_len=n, drop_text=r >= len(ids))[0]
         return rows
-
-    def _key_mask(self, valid: torch.Tensor) -> torch.Tensor:
-        mask = valid[:, None, None, :]
-        if not self.additive_mask:
-            return mask
-        return torch.zeros(mask.shape, dtype=self.dtype, device=self.device).masked_fill(~mask, float("-inf"))
 
     def rope(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         """cos/sin tables (1, N, 1, dim_head) in float32, for activations laid out (rows, N, heads, d)."""

@@ -210,3 +210,18 @@ def test_voices_can_be_added_and_removed(synth: F5Synthesizer, write_wav: Callab
     assert len(synth.synthesize("hello", "tone")) > 0
     synth.remove_voice("tone")
     assert synth.voices() == ["zh"]
+
+
+def test_both_forms_of_the_position_convolution_agree(synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU's channels-last 2-D form (run here on the CPU) against the CPU's 1-D form, with padding."""
+    fast = synth.fast
+    assert fast is not None and all(w.dim() == 3 for w in fast.conv_w)
+    dim = fast.w_x.shape[0]
+    h = torch.randn(2, 40, dim)
+    mask = (torch.arange(40)[None, :] < torch.tensor([[40], [31]])).unsqueeze(-1)
+    one_d = fast._conv_pos(h, mask)
+    monkeypatch.setattr(
+        fast, "conv_w", [w.unsqueeze(2).contiguous(memory_format=torch.channels_last) for w in fast.conv_w]
+    )
+    two_d = fast._conv_pos(h, mask)
+    assert rel_err(two_d, one_d) <= 1e-5 and not two_d[1, 31:].any()

@@ -234,6 +234,12 @@ class TwitchSource(Strict):
     def _channel(cls, value: str) -> str:
         return value.removeprefix("#").lower()
 
+    @model_validator(mode="after")
+    def _silence(self) -> TwitchSource:
+        if self.silent_after_s <= self.ping_every_s:
+            raise ValueError("silent_after_s: must be longer than ping_every_s (a PING must get its chance)")
+        return self
+
 
 class WavOutput(Strict):
     """Record utterances: into one WAV file (`path` ends in .wav) or one file per utterance (a folder)."""

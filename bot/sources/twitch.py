@@ -101,6 +101,9 @@ class TwitchChatSource:
             return await self._read(reader, writer)
         except (OSError, TimeoutError) as err:
             return f"connection error: {type(err).__name__}: {err}"
+        except Exception as err:  # a bug in handling one line must not end the source for good
+            log.exception("twitch: unexpected error; reconnecting")
+            return f"unexpected error: {type(err).__name__}"
         finally:
             self.connected = False
             self._writer = None

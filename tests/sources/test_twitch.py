@@ -299,3 +299,23 @@ async def test_moderators_command_the_daemon_from_twitch_chat(tls: Tls, tmp_path
     assert reply.startswith("@reply-parent-msg-id=m-1 PRIVMSG #dallas :")
     mutes = daemon.moderator.state.mutes
     assert mutes[42].until is not None and mutes[44].until is not None and mutes[44].by == "room timeout"
+
+
+async def test_a_bug_on_one_line_reconnects_instead_of_ending_the_source(
+    tls: Tls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.sources import twitch
+
+    def broken(msg: Any, channel: str) -> None:
+        raise IndexError("a bug")
+
+    async with running(tls) as run:
+        monkeypatch.setattr(twitch, "to_event", broken)
+        await run.server.send(privmsg("boom"))
+        await run.joined(times=2)
+        assert run.source.reconnect_reasons[0] == "unexpected error: IndexError"
+
+
+def test_silence_must_outlast_the_ping_interval() -> None:
+    with pytest.raises(ValueError, match="silent_after_s"):
+        twitch_cfg(6697, ping_every_s=60, silent_after_s=30)

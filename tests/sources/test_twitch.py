@@ -306,14 +306,20 @@ async def test_a_bug_on_one_line_reconnects_instead_of_ending_the_source(
 ) -> None:
     from bot.sources import twitch
 
-    def broken(msg: Any, channel: str) -> None:
-        raise IndexError("a bug")
+    real = twitch.to_event
+
+    def broken(msg: Any, channel: str) -> Any:
+        if msg.trailing == "boom":
+            raise IndexError("a bug")
+        return real(msg, channel)
 
     async with running(tls) as run:
         monkeypatch.setattr(twitch, "to_event", broken)
         await run.server.send(privmsg("boom"))
         await run.joined(times=2)
         assert run.source.reconnect_reasons[0] == "unexpected error: IndexError"
+        await run.server.send(privmsg("fine again"))
+        assert (await run.wait_for(1))[0].text == "fine again"
 
 
 def test_silence_must_outlast_the_ping_interval() -> None:

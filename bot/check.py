@@ -8,7 +8,9 @@ folder (writable, its state file readable). Filter rules (a bad regex) are check
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bot.config import HF_PREFIX, BilibiliSource, Config, ReplaySource, SoundDeviceOutput, TwitchSource
 from bot.engine.reference import load_reference
@@ -31,20 +33,11 @@ def check_config(cfg: Config, name: str) -> tuple[list[str], list[str]]:
     problems += [f"{name}: {p}" for p in _check_model(cfg, notes)]
     if isinstance(cfg.source, ReplaySource) and not Path(cfg.source.path).is_file():
         problems.append(f"{name}: source.path: file not found: {cfg.source.path}")
-    if isinstance(cfg.source, BilibiliSource):
-        from bot.sources.bilibili_credentials import load_credentials
-
+    if (login := _source_login(cfg)) is not None:
+        loader, anonymous_note = login
         try:
-            if not load_credentials(cfg.source.credentials_file).logged_in:
-                notes.append("source: no Bilibili login (BILIBILI_SESSDATA): names are masked, muting cannot work")
-        except UserError as err:
-            problems.append(f"{name}: {err}")
-    if isinstance(cfg.source, TwitchSource):
-        from bot.sources.twitch_credentials import load_twitch_credentials
-
-        try:
-            if not load_twitch_credentials(cfg.source.credentials_file).logged_in:
-                notes.append("source: Twitch read anonymously (no TWITCH_OAUTH_TOKEN): command answers go to the log")
+            if not loader().logged_in:
+                notes.append(anonymous_note)
         except UserError as err:
             problems.append(f"{name}: {err}")
     if isinstance(cfg.output, SoundDeviceOutput):
@@ -52,6 +45,22 @@ def check_config(cfg: Config, name: str) -> tuple[list[str], list[str]]:
     if state_problem := StateStore(cfg.resolved_state_dir()).problem():
         problems.append(f"{name}: {state_problem}")
     return problems, [f"{name}: {n}" for n in notes]
+
+
+def _source_login(cfg: Config) -> tuple[Callable[[], Any], str] | None:
+    """A live source's credentials loader and what to say when it finds no login; None for others."""
+    source = cfg.source
+    if isinstance(source, BilibiliSource):
+        from bot.sources.bilibili_credentials import load_credentials
+
+        note = "source: no Bilibili login (BILIBILI_SESSDATA): names are masked, muting cannot work"
+        return lambda: load_credentials(source.credentials_file), note
+    if isinstance(source, TwitchSource):
+        from bot.sources.twitch_credentials import load_twitch_credentials
+
+        note = "source: Twitch read anonymously (no TWITCH_OAUTH_TOKEN): command answers go to the log"
+        return lambda: load_twitch_credentials(source.credentials_file), note
+    return None
 
 
 def _check_output_device(out: SoundDeviceOutput) -> list[str]:

@@ -73,7 +73,10 @@ class PcmRing:
         return n
 
     def promise(self, until: int) -> None:
-        """Audio up to absolute position `until` is on its way: running dry before it counts as starvation."""
+        """Audio up to absolute position `until` is on its way: running dry before it counts as starvation.
+
+        Call it after the first samples of that audio are written: a promise published ahead of its audio
+        lets a callback that lands in between count a block the writer was about to fill."""
         self._promised = until
 
     def cut(self, to: int | None = None) -> None:
@@ -105,9 +108,12 @@ class PcmRing:
                 else:
                     self._read = r + n
                 continue
+            # The promise is read before the written count: the writer publishes them in the other order,
+            # so a promise seen here always comes with the samples written before it.
+            promised = self._promised
             n = min(frames - filled, self._written - r)
             if n <= 0:
-                if self._promised > r:
+                if promised > r:
                     self.starved_frames += frames - filled
                     self.starved_callbacks += 1
                 out[filled:] = 0.0

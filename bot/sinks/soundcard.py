@@ -278,7 +278,6 @@ class SoundCardSink:
             self._played_before += int(not self._segments.popleft().cut)
         self._segments.append(seg)
         self._preparing = False
-        ring.promise(seg.end)
         await self._write(ring, pcm, seg)
         gap = int(self.cfg.gap_ms * rate / 1000)
         if gap:
@@ -290,6 +289,8 @@ class SoundCardSink:
             if seg is not None and seg.cut:
                 return
             offset += ring.write(pcm[offset:])
+            if seg is not None:
+                ring.promise(seg.end)  # only once samples are in: see PcmRing.promise
             if offset < len(pcm):
                 await self._nap()
 

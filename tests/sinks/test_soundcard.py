@@ -15,6 +15,7 @@ from bot.config import SoundDeviceOutput
 from bot.events import ChatEvent, SpeechRequest, Utterance
 from bot.sinks import soundcard
 from bot.sinks.output_stream import FakeOutputStream, FakeStreamOpener
+from bot.sinks.ring import PcmRing
 from bot.sinks.soundcard import FADE_S, SoundCardSink
 
 RATE = 24_000
@@ -129,6 +130,28 @@ async def test_starvation_inside_an_utterance_is_counted() -> None:
     await play_for(opener.current, 1.0)
     assert sink.starved_seconds == pytest.approx(1.05 - 0.5, abs=0.011)
     await sink.close()
+
+
+async def test_a_callback_between_promise_and_write_is_not_starvation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The audio thread can run at any bytecode: here it runs a block right after every promise, the
+    worst moment. A promise published ahead of its samples would count that block as starved (a CI
+    flake on a loaded 2-core machine caught exactly this)."""
+    opener = FakeStreamOpener()
+    sink = make_sink(opener, gap_ms=0)
+    await sink.start()
+    promise = PcmRing.promise
+    played: list[np.ndarray] = []
+
+    def promise_then_callback(ring: PcmRing, until: int) -> None:
+        promise(ring, until)
+        played.append(opener.current.advance(0.01))
+
+    monkeypatch.setattr(PcmRing, "promise", promise_then_callback)
+    await sink.play(utterance(1, 0.5, 0.5))
+    played.append(await play_for(opener.current, 1.0))
+    await sink.close()
+    assert sink.starved_seconds == 0.0
+    assert np.count_nonzero(np.concatenate(played) == 0.5) == 12_000  # every sample once, none lost
 
 
 async def test_an_exception_in_the_callback_is_counted_and_the_stream_goes_on() -> None:

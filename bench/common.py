@@ -57,7 +57,7 @@ class BenchModel:
         self.ref_path = self.tmp / "ref.wav"
         sf.write(self.ref_path, self.ref, SR, subtype="FLOAT")
 
-    def config(self, device: str, dtype: str, **engine: Any) -> Any:
+    def config(self, device: str, dtype: str, model: dict[str, Any] | None = None, **engine: Any) -> Any:
         from bot.config import parse_config
 
         data = {
@@ -69,6 +69,7 @@ class BenchModel:
                 "device": device,
                 "dtype": dtype,
                 "nfe_step": 16,
+                **(model or {}),
             },
             "engine": engine,
             "voices": [{"id": "ref", "ref_audio": str(self.ref_path), "ref_text": REF_TEXT}],

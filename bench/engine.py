@@ -104,6 +104,10 @@ def main() -> None:
     from f5_tts.infer.utils_infer import infer_batch_process
 
     ref_t = torch.from_numpy(ref.astype(np.float32)).unsqueeze(0)
+
+    def upstream_call(kw: dict[str, Any]) -> Any:
+        return lambda texts: next(infer_batch_process((ref_t, sr), REF_TEXT, texts, **kw))[0]
+
     rows = []
     for nfe in [int(n) for n in args.nfe.split(",")]:
         ours.set_steps(nfe)
@@ -126,7 +130,7 @@ def main() -> None:
                 )
 
                 def upstream(text: str = text, kw: dict[str, Any] = kw) -> Any:
-                    return next(infer_batch_process((ref_t, sr), REF_TEXT, [text], **kw))[0]
+                    return upstream_call(kw)([text])
 
                 wave = None
                 for _ in range(2):
@@ -150,6 +154,8 @@ def main() -> None:
                 if cuda:
                     st["peak_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
                 row[f"ours_b{b}"] = st
+            if name == "long":
+                one_pass_and_pieces(row, ours, text, args, sync, None if args.skip_upstream else upstream_call(kw))
             if "upstream" in row:
                 row["speedup_b1"] = round(row["upstream"]["median_s"] / row["ours_b1"]["median_s"], 2)
             print(json.dumps(row), flush=True)
@@ -160,6 +166,31 @@ def main() -> None:
     if args.out:
         Path(args.out).write_text(json.dumps(res, indent=1), encoding="utf-8")
     print_table(res)
+
+
+def one_pass_and_pieces(row: dict[str, Any], ours: Any, text: str, args: Any, sync: Any, upstream: Any) -> None:
+    """The long text both ways, for equal work on each side: ours in one pass like the upstream call above
+    (`model.max_pass_s: 30`), and upstream given the pieces ours splits it into (what upstream's own
+    `infer_process` does with its 22 s rule: the pieces one after another)."""
+    from bot.engine.chunking import split_sentences
+
+    pieces = split_sentences(text, ours.voice("ref").rate.max_chunk_bytes(1.0, ours.cfg.max_pass_s))
+    row["pieces"] = len(pieces)
+    if upstream is not None:
+        for _ in range(2):
+            upstream(pieces)
+        row["upstream_pieces"] = stats(timed(lambda: upstream(pieces), args.runs, sync))
+        row["speedup_pieces"] = round(row["upstream_pieces"]["median_s"] / row["ours_b1"]["median_s"], 2)
+    split_cfg = ours.cfg
+    ours.cfg = split_cfg.model_copy(update={"max_pass_s": 30.0})
+    try:
+        for _ in range(2):
+            ours.synthesize(text, "ref")
+        row["ours_one_pass_b1"] = stats(timed(lambda: ours.synthesize(text, "ref"), args.runs, sync))
+    finally:
+        ours.cfg = split_cfg
+    if "upstream" in row:
+        row["speedup_one_pass"] = round(row["upstream"]["median_s"] / row["ours_one_pass_b1"]["median_s"], 2)
 
 
 def accuracy(ours16: Any, make: Any, ref_path: Path) -> dict[str, Any]:
@@ -276,6 +307,16 @@ def print_table(res: dict[str, Any]) -> None:
             f"{r['ours_b1']['p95_s'] * 1000:>5.1f}ms {up / b1:>5.1f}x | {b4 * 1000:>6.1f}ms {b8 * 1000:>6.1f}ms "
             f"{b8 / b1:>5.2f}x | {r.get('ours_b8', r['ours_b1']).get('peak_gb', 0):>5.2f}"
         )
+    for r in res["runs"]:
+        if "ours_one_pass_b1" in r:
+            up = r.get("upstream", {}).get("median_s", float("nan"))
+            one = r["ours_one_pass_b1"]["median_s"]
+            pieces = r.get("upstream_pieces", {}).get("median_s", float("nan"))
+            print(
+                f"nfe {r['nfe']} long, equal work: one pass upstream {up * 1000:.1f}ms / ours {one * 1000:.1f}ms "
+                f"= {up / one:.1f}x; {r['pieces']} pieces upstream {pieces * 1000:.1f}ms / ours "
+                f"{r['ours_b1']['median_s'] * 1000:.1f}ms = {pieces / r['ours_b1']['median_s']:.1f}x"
+            )
     if "accuracy" in res:
         print("accuracy vs upstream fp32 (NFE 16, medium):", json.dumps(res["accuracy"]))
     print("cold start:", json.dumps(res["cold_start"]))

@@ -111,6 +111,13 @@ class ModelConfig(Strict):
     cfg_strength: float = Field(default=2.0, ge=0, le=10)
     sway_sampling_coef: float | None = -1.0
     seed: int | None = Field(default=None, ge=0)
+    max_pass_s: float = Field(
+        default=22.0,
+        ge=8.0,
+        le=30.0,
+        description="reference + generated seconds in one pass; longer text is split at sentences "
+        "(upstream's infer_process keeps 22; the model was trained on clips up to 30)",
+    )
     cache_dir: ConfigPath | None = None
 
     @model_validator(mode="before")

@@ -18,7 +18,8 @@ MIN_GEN_SECONDS = 0.5
 """The shortest generated audio: one CJK syllable or a short English word fits comfortably."""
 
 MAX_TOTAL_SECONDS = 22.0
-"""F5-TTS was trained on clips up to ~30 s; upstream keeps reference + generated under 22 s."""
+"""F5-TTS was trained on clips up to ~30 s; upstream keeps reference + generated under 22 s (the default
+of `model.max_pass_s`)."""
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:,])\s+|(?<=[。！？；：，、…~～])")
 
@@ -39,10 +40,10 @@ class SpeakingRate:
         floor = MIN_GEN_SECONDS * FRAMES_PER_SECOND / speed
         return max(int(estimate), int(floor))
 
-    def max_chunk_bytes(self, speed: float = 1.0) -> int:
+    def max_chunk_bytes(self, speed: float = 1.0, max_total_s: float = MAX_TOTAL_SECONDS) -> int:
         """Bytes of text that fit in one generation alongside the reference (upstream's rule)."""
         ref_seconds = self.ref_frames / FRAMES_PER_SECOND
-        room = max(MAX_TOTAL_SECONDS - ref_seconds, 2.0)
+        room = max(max_total_s - ref_seconds, 2.0)
         return max(int(self.ref_text_bytes / ref_seconds * room * speed), 12)
 
 

@@ -211,7 +211,7 @@ class F5Synthesizer:
         if not is_speakable(cleaned):
             raise TextError("nothing speakable in the text after cleaning")
         out = []
-        for piece in split_sentences(cleaned, v.rate.max_chunk_bytes(v.speed)):
+        for piece in split_sentences(cleaned, v.rate.max_chunk_bytes(v.speed, self.cfg.max_pass_s)):
             ids = self.tokenize(v.ref_text + piece)
             # as upstream: at least one frame beyond both the reference mel and the token count
             n = max(v.rate.ref_frames + v.rate.gen_frames(piece, v.speed), v.ref_mel.shape[1] + 1, ids.shape[1] + 1)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from bot.engine import synthesizer as synth_mod
+from bot.engine.chunking import FRAMES_PER_SECOND
 from bot.engine.synthesizer import F5Synthesizer
 from bot.errors import SynthesisError, TextError, VoiceError
 from tests.conftest import make_tiny_synthesizer
@@ -110,6 +111,15 @@ def test_long_text_is_split_and_capped(synth: F5Synthesizer, monkeypatch: pytest
     assert len(capped) == len(exact)
     # 60 chars at this voice's pace is ~21 s: more than one model call fits, so it was split and cross-faded
     assert synth.voice("zh").rate.max_chunk_bytes() < 180
+
+
+def test_max_pass_s_sets_where_long_text_is_split(synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "好" * 55
+    v = synth.voice("zh")
+    assert len(synth._pieces(0, text, v)) == 2  # the default 22 s: reference + 55 characters do not fit
+    monkeypatch.setattr(synth, "cfg", synth.cfg.model_copy(update={"max_pass_s": 30.0}))
+    (one,) = synth._pieces(0, text, v)
+    assert one.text == text and one.duration > 22.0 * FRAMES_PER_SECOND
 
 
 @pytest.mark.parametrize(

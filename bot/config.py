@@ -235,6 +235,16 @@ class TwitchSource(Strict):
     silent_after_s: float = Field(default=150.0, ge=2, le=3600, description="no data at all: reconnect")
     backoff_cap_s: float = Field(default=60.0, ge=1, le=600)
     handoff_size: int = Field(default=1000, ge=1, le=100_000, description="events buffered for the filter")
+    sub_template: str | None = Field(
+        default=None, description="e.g. 'Thanks {uname} for the {plan} sub, {months} months!'; null = silent"
+    )
+    sub_messages: bool = Field(default=True, description="read what a viewer writes with their (re)sub")
+    gift_template: str | None = Field(
+        default=None, description="gifted subs, e.g. 'Thanks {uname} for {count} gifted subs!'; null = silent"
+    )
+    raid_template: str | None = Field(
+        default=None, description="e.g. 'Welcome, {uname} is raiding with {viewers} viewers!'; null = silent"
+    )
 
     @field_validator("channel")
     @classmethod
@@ -242,9 +252,12 @@ class TwitchSource(Strict):
         return value.removeprefix("#").lower()
 
     @model_validator(mode="after")
-    def _silence(self) -> TwitchSource:
+    def _checks(self) -> TwitchSource:
         if self.silent_after_s <= self.ping_every_s:
             raise ValueError("silent_after_s: must be longer than ping_every_s (a PING must get its chance)")
+        _check_template(self.sub_template, ("uname", "plan", "months"), "sub_template")
+        _check_template(self.gift_template, ("uname", "count", "plan"), "gift_template")
+        _check_template(self.raid_template, ("uname", "viewers"), "raid_template")
         return self
 
 

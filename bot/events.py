@@ -28,6 +28,12 @@ class EventKind(str, Enum):
     """The room banned `uid`: mute them and purge what they have queued (not speech)."""
     RECALL = "recall"
     """Message `msg_id` was withdrawn: drop it if not yet spoken (not speech)."""
+    CLEAR = "clear"
+    """The room's whole chat was cleared: drop viewers' chat not yet spoken, keep paid messages (not speech)."""
+
+
+CONTROL_KINDS = frozenset({EventKind.BAN, EventKind.RECALL, EventKind.CLEAR})
+"""What the platform did to the chat rather than said in it: acted on, never spoken."""
 
 
 PAID_KINDS = frozenset({EventKind.SUPER_CHAT, EventKind.GIFT, EventKind.GUARD})

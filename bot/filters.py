@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.config import TextConfig
-from bot.events import PAID_KINDS, ChatEvent, EventKind, Priority, Role, SpeechRequest
+from bot.events import CONTROL_KINDS, PAID_KINDS, ChatEvent, EventKind, Priority, Role, SpeechRequest
 from bot.limits import RecentTexts, TokenBuckets
 from bot.text import clean_text, is_speakable
 from bot.text_rules import (
@@ -110,7 +110,7 @@ class MessageFilter:
         return clean_text(self._aliases.apply(clean_text(uname, MAX_NAME_CHARS)), 2 * MAX_NAME_CHARS)
 
     def apply(self, event: ChatEvent) -> SpeechRequest | Dropped:
-        if event.kind in (EventKind.BAN, EventKind.RECALL):
+        if event.kind in CONTROL_KINDS:
             return Dropped("control")
         if event.role == Role.VIEWER:
             if event.uid in self._ignored_uids or event.uname.casefold() in self._ignored_names:

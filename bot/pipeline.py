@@ -25,7 +25,7 @@ from typing import Any
 from bot.commands import parse_command
 from bot.config import Config, load_config
 from bot.errors import SynthesisError, UserError
-from bot.events import ChatEvent, EventKind, Priority, Role, SpeechRequest
+from bot.events import CONTROL_KINDS, ChatEvent, EventKind, Priority, Role, SpeechRequest
 from bot.filters import Dropped, MessageFilter
 from bot.metrics import Metrics, Snapshot
 from bot.moderation import Moderator, Replier
@@ -369,7 +369,7 @@ class Daemon:
             async for event in self.source.events():
                 self.stats.received += 1
                 self.viewers.saw(event)
-                if event.kind in (EventKind.BAN, EventKind.RECALL):
+                if event.kind in CONTROL_KINDS:
                     await self._control(event)
                     continue
                 if event.kind == EventKind.DANMAKU and (command := parse_command(event.text, prefixes)):
@@ -398,11 +398,15 @@ class Daemon:
         return self._stopping.is_set()
 
     async def _control(self, event: ChatEvent) -> None:
-        """The platform withdrew a message or banned a viewer: what is still waiting is not spoken, and a
-        ban is a mute that lasts (saved like a moderator's)."""
+        """The platform withdrew a message, banned a viewer or cleared the chat: what is still waiting is
+        not spoken, and a ban is a mute that lasts (saved like a moderator's). A cleared chat drops the
+        viewers' plain chat only: what was paid for, and the streamer's side, is still read."""
         if event.kind == EventKind.RECALL and event.msg_id:
             n = self.moderator.withdraw(lambda e: e.msg_id == event.msg_id, "recalled")
             log.info("message %s was withdrawn%s", event.msg_id, " before it was spoken" if n else "")
+        elif event.kind == EventKind.CLEAR:
+            n = self.moderator.withdraw(lambda e: e.role == Role.VIEWER and e.kind == EventKind.DANMAKU, "chat_cleared")
+            log.info("the room's chat was cleared: %d waiting message(s) dropped", n)
         elif event.kind == EventKind.BAN and event.uid:
             verb = "timeout" if event.mute_s else "ban"
             try:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from bot.config import Config, parse_config
 from bot.engine.fake import FakeSynthesizer
-from bot.events import ChatEvent, EventKind, Utterance
+from bot.events import ChatEvent, EventKind, Role, Utterance
 from bot.pipeline import Daemon
 from bot.sinks.controls import ImmediateControls
 from tests.conftest import ZH_REF
@@ -161,3 +161,29 @@ def test_recalled_and_banned_messages_are_not_spoken() -> None:
     spoken = [u.request.text for u in sink.played]
     assert spoken == ["第一", "匿名"]
     assert daemon.stats.drops["recalled"] == 1 and daemon.stats.drops["muted"] == 2
+
+
+class ClearedSource:
+    """Chat waits behind a slow first message; a moderator clears the whole chat; more chat follows."""
+
+    connected = True
+
+    async def events(self) -> AsyncIterator[ChatEvent]:
+        yield ChatEvent(text="第一", uid=1)
+        await asyncio.sleep(0.05)  # being synthesised (0.2 s) while the rest arrives
+        yield ChatEvent(text="刷屏一", uid=2)
+        yield ChatEvent(text="醒目留言", uid=3, kind=EventKind.SUPER_CHAT, price=30)
+        yield ChatEvent(text="房管的话", uid=4, role=Role.MODERATOR)
+        yield ChatEvent(text="刷屏二", uid=5)
+        yield ChatEvent(text="", kind=EventKind.CLEAR)
+        yield ChatEvent(text="清屏以后", uid=6)
+
+
+def test_a_cleared_chat_drops_waiting_viewer_chat_but_keeps_paid_and_staff_messages() -> None:
+    fake = FakeSynthesizer(delay_s=0.2, max_batch=1)
+    sink = RecordingSink()
+    daemon = Daemon(config(), ClearedSource(), lambda: fake, sink)
+    asyncio.run(daemon.run())
+    spoken = [u.request.event.text for u in sink.played]
+    assert spoken[0] == "第一" and sorted(spoken[1:]) == sorted(["醒目留言", "房管的话", "清屏以后"])
+    assert daemon.stats.drops["chat_cleared"] == 2

@@ -28,9 +28,9 @@ from collections.abc import AsyncIterator, Mapping
 
 from bot.backoff import Backoff
 from bot.config import TwitchSource
-from bot.events import ChatEvent
+from bot.events import ChatEvent, EventKind
 from bot.sources.twitch_credentials import TwitchCredentials, load_twitch_credentials
-from bot.sources.twitch_irc import MAX_LINE_BYTES, IrcMessage, Skipped, parse_line, to_event
+from bot.sources.twitch_irc import MAX_LINE_BYTES, Alert, IrcMessage, Skipped, parse_line, to_event
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +164,46 @@ class TwitchChatSource:
                 self.ignored += 1
             elif isinstance(mapped, Skipped):
                 self.drops[mapped.reason] += 1
+            elif isinstance(mapped, Alert):
+                self._alert(mapped)
             else:
                 self._hand_off(mapped)
         return None
+
+    def _alert(self, alert: Alert) -> None:
+        """Word a sub, gifted subs or a raid with the streamer's template (none: not spoken). A resub's own
+        message is read after the thanks, in the viewer's name, with a paid message's priority."""
+        cfg = self.cfg
+        kind = EventKind.GIFT  # a raid brings viewers: thanked like a gift, even while the queue sheds chat
+        if alert.kind == "sub":
+            kind = EventKind.GUARD
+            thanks = (
+                cfg.sub_template.format(uname=alert.uname, plan=alert.plan, months=alert.months)
+                if cfg.sub_template
+                else ""
+            )
+            text = " ".join(t for t in (thanks, alert.message if cfg.sub_messages else "") if t)
+        elif alert.kind == "gift":
+            text = (
+                cfg.gift_template.format(uname=alert.uname, count=alert.count, plan=alert.plan)
+                if cfg.gift_template
+                else ""
+            )
+        else:
+            text = cfg.raid_template.format(uname=alert.uname, viewers=alert.count) if cfg.raid_template else ""
+        if not text:
+            self.ignored += 1
+            return
+        event = ChatEvent(
+            text=text,
+            uid=alert.uid,
+            uname=alert.uname,
+            kind=kind,
+            msg_id=alert.msg_id,
+            price=alert.price,
+            role=alert.role,
+        )
+        self._hand_off(event)
 
     def _joined(self, writer: asyncio.StreamWriter) -> None:
         if self.connected:

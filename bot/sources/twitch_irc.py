@@ -2,13 +2,15 @@
 
 Pure functions, no I/O, so every quirk is unit-tested: escaped tag values (`\\s`, `\\:`, `\\\\`), emote
 ranges counted in code points, /me (CTCP ACTION) messages, cheermotes inside a cheer's text, the
-broadcaster (a badge, not the `mod` tag), timeouts vs bans vs a whole-chat clear.
+broadcaster (a badge, not the `mod` tag), timeouts vs bans vs a whole-chat clear, and the USERNOTICEs a
+streamer thanks for (subs, gifted subs, raids) as `Alert`s the source words with its templates.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from bot.events import ChatEvent, EventKind, Role
 
@@ -46,6 +48,30 @@ class Skipped:
     """A line that maps to no event, and why (counted by the source)."""
 
     reason: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A USERNOTICE worth thanking for. The source turns it into speech with the streamer's templates, so
+    this keeps the facts: who, which plan, how many, and what the viewer wrote with a resub."""
+
+    kind: Literal["sub", "gift", "raid"]
+    uid: int
+    uname: str
+    msg_id: str = ""
+    role: Role = Role.VIEWER
+    plan: str = ""
+    """Prime, Tier 1, Tier 2 or Tier 3."""
+    months: int = 0
+    count: int = 0
+    """Subs given (gift); viewers brought (raid)."""
+    price: float = 0.0
+    """What it cost in USD (list price), for a paid event's priority."""
+    message: str = ""
+    """The text a viewer shared with their (re)sub, emotes removed."""
+
+
+_PLANS = {"Prime": ("Prime", 4.99), "1000": ("Tier 1", 4.99), "2000": ("Tier 2", 9.99), "3000": ("Tier 3", 24.99)}
 
 
 def unescape_tag(value: str) -> str:
@@ -94,7 +120,7 @@ def parse_line(line: str) -> IrcMessage:
     return IrcMessage(command=command, params=params, tags=tags, prefix=prefix)
 
 
-def to_event(msg: IrcMessage, channel: str) -> ChatEvent | Skipped | None:
+def to_event(msg: IrcMessage, channel: str) -> ChatEvent | Alert | Skipped | None:
     """Map a chat line of `channel` to an event; None for lines that are not chat (membership, state,
     numerics), Skipped for chat that is deliberately not spoken."""
     if len(msg.params) < 1 or msg.params[0].lower() != f"#{channel}":
@@ -103,6 +129,8 @@ def to_event(msg: IrcMessage, channel: str) -> ChatEvent | Skipped | None:
         return _privmsg(msg)
     if msg.command == "CLEARCHAT":
         return _clearchat(msg)
+    if msg.command == "USERNOTICE":
+        return _usernotice(msg)
     if msg.command == "CLEARMSG":
         target = msg.tags.get("target-msg-id", "")
         if not target:
@@ -111,18 +139,15 @@ def to_event(msg: IrcMessage, channel: str) -> ChatEvent | Skipped | None:
     return None
 
 
-def _privmsg(msg: IrcMessage) -> ChatEvent | Skipped:
+def _privmsg(msg: IrcMessage, kind: EventKind = EventKind.DANMAKU) -> ChatEvent | Skipped:
     if len(msg.params) < 2:
         return Skipped("malformed")
     tags = msg.tags
     text = msg.trailing
     if text.startswith("\x01ACTION ") and text.endswith("\x01"):  # /me waves
         text = text[len("\x01ACTION ") : -1]
-    text = _without_emotes(text, tags.get("emotes", ""))
     bits = _int(tags.get("bits", ""))
-    if bits > 0:
-        text = _without_cheermotes(text, bits)
-    text = " ".join(text.split())
+    text = _spoken_text(text, tags.get("emotes", ""), bits)
     if not text:
         return Skipped("cheer without text" if bits > 0 else "emote only")
     badges = _badges(tags.get("badges", ""))
@@ -131,8 +156,8 @@ def _privmsg(msg: IrcMessage) -> ChatEvent | Skipped:
     return ChatEvent(
         text=text,
         uid=uid,
-        uname=tags.get("display-name", "").strip() or msg.nick,
-        kind=EventKind.SUPER_CHAT if bits > 0 else EventKind.DANMAKU,
+        uname=_display_name(msg),
+        kind=EventKind.SUPER_CHAT if bits > 0 else kind,
         msg_id=tags.get("id", ""),
         price=bits / 100,  # 100 bits ~ 1 USD
         role=_role(badges, tags, uid),
@@ -142,12 +167,50 @@ def _privmsg(msg: IrcMessage) -> ChatEvent | Skipped:
     )
 
 
+def _spoken_text(text: str, emotes: str, bits: int) -> str:
+    text = _without_emotes(text, emotes)
+    if bits > 0:
+        text = _without_cheermotes(text, bits)
+    return " ".join(text.split())
+
+
+def _display_name(msg: IrcMessage) -> str:
+    return msg.tags.get("display-name", "").strip() or msg.tags.get("login", "") or msg.nick
+
+
+def _usernotice(msg: IrcMessage) -> ChatEvent | Alert | Skipped | None:
+    """Subs, resubs, gifted subs and raids become Alerts; a moderator's /announce is read like chat.
+    Everything else Twitch announces this way (upgrades, bits badges, rituals) is not spoken."""
+    tags = msg.tags
+    notice = tags.get("msg-id", "")
+    if notice == "announcement":
+        return _privmsg(msg)
+    uid = _int(tags.get("user-id", ""))
+    plan, price = _PLANS.get(tags.get("msg-param-sub-plan", ""), ("Tier 1", 4.99))
+    role = _role(_badges(tags.get("badges", "")), tags, uid)
+    base = Alert(kind="sub", uid=uid, uname=_display_name(msg), msg_id=tags.get("id", ""), role=role, plan=plan)
+    if notice in ("sub", "resub"):
+        message = _spoken_text(msg.trailing, tags.get("emotes", ""), 0) if len(msg.params) > 1 else ""
+        months = max(1, _int(tags.get("msg-param-cumulative-months", "")))
+        return replace(base, months=months, price=price, message=message)
+    if notice == "subgift" and tags.get("msg-param-community-gift-id"):
+        return Skipped("gift bundle part")  # one `submysterygift` line already counts the whole bundle
+    if notice in ("subgift", "submysterygift"):
+        count = max(1, _int(tags.get("msg-param-mass-gift-count", ""))) if notice == "submysterygift" else 1
+        return replace(base, kind="gift", count=count, price=round(price * count, 2))
+    if notice == "raid":
+        raider = tags.get("msg-param-displayName", "").strip() or base.uname
+        return replace(base, kind="raid", uname=raider, plan="", count=_int(tags.get("msg-param-viewerCount", "")))
+    return None
+
+
 def _clearchat(msg: IrcMessage) -> ChatEvent | Skipped:
     uid = _int(msg.tags.get("target-user-id", ""))
-    if len(msg.params) < 2 or not uid:
-        return Skipped("chat cleared")  # the whole chat: nothing per viewer to mute
+    if not uid:  # no target: a moderator cleared the whole chat (a line naming someone must carry the id)
+        return ChatEvent(text="", kind=EventKind.CLEAR) if len(msg.params) < 2 else Skipped("malformed")
     seconds = _int(msg.tags.get("ban-duration", ""))
-    return ChatEvent(text="", kind=EventKind.BAN, uid=uid, uname=msg.trailing, mute_s=float(seconds) or None)
+    uname = msg.params[1] if len(msg.params) > 1 else ""
+    return ChatEvent(text="", kind=EventKind.BAN, uid=uid, uname=uname, mute_s=float(seconds) or None)
 
 
 def _role(badges: dict[str, str], tags: dict[str, str], uid: int) -> Role:

@@ -26,7 +26,7 @@ from bot.sources.twitch import TwitchChatSource
 from bot.sources.twitch_credentials import load_twitch_credentials
 from bot.sources.twitch_fake_server import FakeTwitchServer
 from tests.conftest import ZH_REF
-from tests.sources.test_twitch_irc import privmsg
+from tests.sources.test_twitch_irc import privmsg, usernotice
 
 Tls = tuple[ssl.SSLContext, ssl.SSLContext]
 TOKEN = "abcdef0123456789abcdef0123456"
@@ -165,10 +165,41 @@ async def test_clearchat_and_clearmsg_become_ban_and_recall(tls: Tls) -> None:
             "@login=troll;room-id=;target-msg-id=m-1;tmi-sent-ts=1 :tmi.twitch.tv CLEARMSG #dallas :bad words",
             "@room-id=1337;tmi-sent-ts=1 :tmi.twitch.tv CLEARCHAT #dallas",
         )
-        ban, recall = await run.wait_for(2)
+        ban, recall, clear = await run.wait_for(3)
         assert (ban.kind, ban.uid, ban.mute_s) == (EventKind.BAN, 42, 600.0)
         assert (recall.kind, recall.msg_id) == (EventKind.RECALL, "m-1")
-        await until(lambda: run.source.drops["chat cleared"] == 1, 5, "the whole-chat clear")
+        assert clear.kind == EventKind.CLEAR
+
+
+async def test_subs_gifts_and_raids_are_worded_with_the_streamers_templates(tls: Tls) -> None:
+    templates = {
+        "sub_template": "Thanks {uname} for the {plan} sub, {months} months!",
+        "gift_template": "{uname} gifted {count} subs!",
+        "raid_template": "Welcome raiders from {uname}, all {viewers} of you!",
+    }
+    notices = (
+        usernotice("resub", "love this Kappa", emotes="25:10-14", **{"msg-param-cumulative-months": "7"}),
+        usernotice("submysterygift", **{"msg-param-mass-gift-count": "3", "msg-param-community-gift-id": "g1"}),
+        usernotice("subgift", **{"msg-param-community-gift-id": "g1", "msg-param-recipient-display-name": "a"}),
+        usernotice("raid", **{"msg-param-displayName": "BigStreamer", "msg-param-viewerCount": "120"}),
+    )
+    async with running(tls, **templates) as run:
+        await run.server.send(*notices)
+        sub, gift, raid = await run.wait_for(3)
+        assert (sub.kind, sub.text) == (EventKind.GUARD, "Thanks Ronni for the Tier 1 sub, 7 months! love this")
+        assert (gift.kind, gift.text, gift.price) == (EventKind.GIFT, "Ronni gifted 3 subs!", 14.97)
+        assert (raid.kind, raid.text) == (EventKind.GIFT, "Welcome raiders from BigStreamer, all 120 of you!")
+        await until(lambda: run.source.drops["gift bundle part"] == 1, 5, "the bundle's part")
+    async with running(tls) as run:  # no templates: only what the viewer wrote with the resub is read
+        await run.server.send(*notices, privmsg("after"))
+        resub, after = await run.wait_for(2)
+        assert (resub.kind, resub.text, resub.uid) == (EventKind.GUARD, "love this", 87654321)
+        assert after.text == "after" and run.source.ignored >= 2
+
+
+def test_a_template_with_an_unknown_field_is_refused() -> None:
+    with pytest.raises(ValueError, match="raid_template"):
+        twitch_cfg(6697, raid_template="{uname} brought {count}")
 
 
 async def test_the_token_logs_in_and_is_never_logged(tls: Tls, caplog: pytest.LogCaptureFixture) -> None:

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.events import ChatEvent, EventKind, Role
-from bot.sources.twitch_irc import Skipped, parse_line, to_event, unescape_tag
+from bot.sources.twitch_irc import Alert, Skipped, parse_line, to_event, unescape_tag
 
 CH = "dallas"
 
@@ -122,8 +122,91 @@ def test_clearchat_timeout_ban_and_whole_chat() -> None:
     assert (timeout.kind, timeout.uid, timeout.uname, timeout.mute_s) == (EventKind.BAN, 87654321, "ronni", 350.0)
     ban = event(f"@room-id=12345678;target-user-id=87654321;tmi-sent-ts=1 :tmi.twitch.tv CLEARCHAT #{CH} :ronni")
     assert ban.kind == EventKind.BAN and ban.mute_s is None
-    whole = to_event(parse_line(f"@room-id=12345678;tmi-sent-ts=1642715695392 :tmi.twitch.tv CLEARCHAT #{CH}"), CH)
-    assert whole == Skipped("chat cleared")
+    whole = event(f"@room-id=12345678;tmi-sent-ts=1642715695392 :tmi.twitch.tv CLEARCHAT #{CH}")
+    assert (whole.kind, whole.uid) == (EventKind.CLEAR, 0)
+    nameless = f"@room-id=12345678;tmi-sent-ts=1 :tmi.twitch.tv CLEARCHAT #{CH} :ronni"
+    assert to_event(parse_line(nameless), CH) == Skipped("malformed")  # names someone, without their id
+
+
+def usernotice(msg_id: str, text: str | None = None, **tags: str) -> str:
+    """A USERNOTICE as in Twitch's IRC reference (tags abridged to the ones Twitch always sends)."""
+    base = {
+        "badge-info": "subscriber/6",
+        "badges": "subscriber/6,premium/1",
+        "display-name": "Ronni",
+        "emotes": "",
+        "id": "db25007f-7a18-43eb-9379-80131e44d633",
+        "login": "ronni",
+        "mod": "0",
+        "msg-id": msg_id,
+        "room-id": "12345678",
+        "system-msg": "ronni\\shas\\ssubscribed!",
+        "tmi-sent-ts": "1507246572675",
+        "user-id": "87654321",
+        "user-type": "",
+    }
+    base.update(tags)
+    tag_str = ";".join(f"{k}={v}" for k, v in base.items())
+    return f"@{tag_str} :tmi.twitch.tv USERNOTICE #{CH}" + (f" :{text}" if text is not None else "")
+
+
+def alert(line: str) -> Alert:
+    out = to_event(parse_line(line), CH)
+    assert isinstance(out, Alert), out
+    return out
+
+
+def test_subs_and_resubs_carry_plan_months_price_and_the_shared_message() -> None:
+    resub = alert(
+        usernotice(
+            "resub",
+            "Great stream Kappa keep it up!",
+            emotes="25:13-17",
+            **{"msg-param-cumulative-months": "6", "msg-param-sub-plan": "Prime", "msg-param-streak-months": "2"},
+        )
+    )
+    assert (resub.kind, resub.uid, resub.uname, resub.plan, resub.months) == ("sub", 87654321, "Ronni", "Prime", 6)
+    assert resub.message == "Great stream keep it up!" and resub.price == 4.99
+    assert resub.msg_id == "db25007f-7a18-43eb-9379-80131e44d633"
+    first = alert(usernotice("sub", **{"msg-param-cumulative-months": "1", "msg-param-sub-plan": "3000"}))
+    assert (first.plan, first.months, first.price, first.message) == ("Tier 3", 1, 24.99, "")
+
+
+def test_gifted_subs_are_thanked_once_per_bundle() -> None:
+    bundle = "5f9a3c1e-aaaa"
+    mystery = alert(
+        usernotice(
+            "submysterygift",
+            **{"msg-param-mass-gift-count": "5", "msg-param-sub-plan": "1000", "msg-param-community-gift-id": bundle},
+        )
+    )
+    assert (mystery.kind, mystery.count, mystery.plan, mystery.price) == ("gift", 5, "Tier 1", 24.95)
+    part = usernotice(
+        "subgift",
+        **{"msg-param-recipient-display-name": "Mr_Woodchuck", "msg-param-community-gift-id": bundle},
+    )
+    assert to_event(parse_line(part), CH) == Skipped("gift bundle part")
+    single = alert(
+        usernotice("subgift", **{"msg-param-recipient-display-name": "Mr_Woodchuck", "msg-param-sub-plan": "2000"})
+    )
+    assert (single.kind, single.count, single.uname, single.plan) == ("gift", 1, "Ronni", "Tier 2")
+
+
+def test_a_raid_names_the_raiding_channel_and_its_viewers() -> None:
+    raid = alert(
+        usernotice(
+            "raid",
+            **{"display-name": "TestChannel", "msg-param-displayName": "TestChannel", "msg-param-viewerCount": "15"},
+        )
+    )
+    assert (raid.kind, raid.uname, raid.count, raid.price) == ("raid", "TestChannel", 15, 0.0)
+
+
+def test_an_announcement_is_read_like_chat_and_other_notices_are_not() -> None:
+    ann = event(usernotice("announcement", "Giveaway at 9!", badges="moderator/1", **{"msg-param-color": "PRIMARY"}))
+    assert (ann.kind, ann.text, ann.role, ann.uname) == (EventKind.DANMAKU, "Giveaway at 9!", Role.MODERATOR, "Ronni")
+    for other in ("bitsbadgetier", "giftpaidupgrade", "ritual", "primepaidupgrade", "viewermilestone", ""):
+        assert to_event(parse_line(usernotice(other)), CH) is None, other
 
 
 def test_clearmsg_recalls_that_message() -> None:

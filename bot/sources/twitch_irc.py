@@ -139,7 +139,7 @@ def to_event(msg: IrcMessage, channel: str) -> ChatEvent | Alert | Skipped | Non
     return None
 
 
-def _privmsg(msg: IrcMessage, kind: EventKind = EventKind.DANMAKU) -> ChatEvent | Skipped:
+def _privmsg(msg: IrcMessage) -> ChatEvent | Skipped:
     if len(msg.params) < 2:
         return Skipped("malformed")
     tags = msg.tags
@@ -157,7 +157,7 @@ def _privmsg(msg: IrcMessage, kind: EventKind = EventKind.DANMAKU) -> ChatEvent 
         text=text,
         uid=uid,
         uname=_display_name(msg),
-        kind=EventKind.SUPER_CHAT if bits > 0 else kind,
+        kind=EventKind.SUPER_CHAT if bits > 0 else EventKind.DANMAKU,
         msg_id=tags.get("id", ""),
         price=bits / 100,  # 100 bits ~ 1 USD
         role=_role(badges, tags, uid),

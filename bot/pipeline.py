@@ -420,7 +420,7 @@ class Daemon:
             how = (
                 f"timed out {event.uname} (uid {event.uid}): muted for {event.mute_s:g} s"
                 if event.mute_s
-                else (f"banned {event.uname} (uid {event.uid}): muted")
+                else f"banned {event.uname} (uid {event.uid}): muted"
             )
             log.info("the room %s, %d waiting message(s) dropped", how, n)
 

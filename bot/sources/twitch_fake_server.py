@@ -40,10 +40,7 @@ class FakeTwitchServer:
 
     async def send(self, *lines: str) -> None:
         """Push raw lines (without CR LF) to every joined client."""
-        for writer in list(self._writers):
-            with contextlib.suppress(OSError):
-                writer.write("".join(f"{line}\r\n" for line in lines).encode("utf-8"))
-                await writer.drain()
+        await self.send_bytes("".join(f"{line}\r\n" for line in lines).encode("utf-8"))
 
     async def send_bytes(self, data: bytes) -> None:
         for writer in list(self._writers):

@@ -101,6 +101,9 @@ def main() -> None:
             res["variants"] = variants(make, ours, sync, args.runs)
             print(json.dumps(res["variants"]), flush=True)
 
+    from bot.engine.f5_imports import ensure_upstream_infer_importable
+
+    ensure_upstream_infer_importable()
     from f5_tts.infer.utils_infer import infer_batch_process
 
     ref_t = torch.from_numpy(ref.astype(np.float32)).unsqueeze(0)

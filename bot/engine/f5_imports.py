@@ -45,3 +45,15 @@ def ensure_f5_importable() -> None:
         _stub("matplotlib", use=lambda *a, **k: None, pylab=_stub("matplotlib.pylab"))
     if _missing("pydub"):
         _stub("pydub", AudioSegment=object, silence=types.SimpleNamespace())
+
+
+def ensure_upstream_infer_importable() -> None:
+    """Also stand in for what upstream's `f5_tts.infer.utils_infer` imports for its ASR helper only.
+
+    The equivalence tests and `bench/engine.py` run upstream's `infer_batch_process` as the oracle; it
+    never calls the Whisper pipeline that `transformers` provides, and the lean install leaves
+    transformers out (`[tool.uv] exclude-dependencies`).
+    """
+    ensure_f5_importable()
+    if _missing("transformers"):
+        _stub("transformers", pipeline=lambda *a, **k: None)

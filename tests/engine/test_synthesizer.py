@@ -64,6 +64,9 @@ def test_sampler_matches_upstream_cfm_sample(synth: F5Synthesizer) -> None:
 
 
 def test_full_path_matches_upstream_infer_batch_process(synth: F5Synthesizer) -> None:
+    from bot.engine.f5_imports import ensure_upstream_infer_importable
+
+    ensure_upstream_infer_importable()
     from f5_tts.infer.utils_infer import infer_batch_process
 
     from bot.engine.reference import load_reference

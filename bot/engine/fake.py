@@ -76,4 +76,5 @@ class FakeSynthesizer:
             raise SynthesisError(f"fake failure for {text!r}")
         n = int(SAMPLE_RATE * max(self.seconds_per_char * len(text), 0.1))
         t = np.arange(n, dtype=np.float32) / SAMPLE_RATE
-        return (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+        tone: Pcm = (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+        return tone

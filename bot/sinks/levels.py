@@ -40,7 +40,8 @@ def limit(pcm: Pcm, sample_rate: int, ceiling: float = CEILING) -> Pcm:
     padded = np.pad(held, (half, w - half), mode="edge")
     csum = np.concatenate(([0.0], np.cumsum(padded, dtype=np.float64)))
     gain = (csum[w + 1 :] - csum[: -(w + 1)]) / (w + 1)
-    return (pcm * gain.astype(np.float32)).astype(np.float32)
+    limited: Pcm = (pcm * gain.astype(np.float32)).astype(np.float32)
+    return limited
 
 
 def resample(pcm: Pcm, from_rate: int, to_rate: int) -> Pcm:

@@ -1,38 +1,108 @@
 #!/usr/bin/env bash
-# The README's two commands: set up (once, idempotent) and run.
+# The README's two commands: set up (idempotent, from the lock file) and run.
 #   bash bot/setup.sh demo   # read the bundled chat replay aloud into out/ (no network, GPU or sound card)
 #   bash bot/setup.sh test   # lint, type-check and run the whole test suite (what CI runs)
-# Setup = a virtual environment in .venv with this package and its pinned dependencies; it is redone
-# only when pyproject.toml changes.
+#   bash bot/setup.sh install  # set up only (a service install, a Jetson)
+#   bash bot/setup.sh lock   # refresh uv.lock after editing pyproject.toml's dependencies
+# Set-up installs exactly what uv.lock names into .venv (uv, pinned below, is bootstrapped into .uv/ if
+# absent). Where the Python already has its own torch (a Jetson's JetPack build), that torch is kept and
+# the lock minus torch is installed around it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+UV_VERSION=0.13.9
 python=${PYTHON:-python3}
 venv=.venv
-if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
-  echo "error: Python 3.10 or newer is needed ($python is $("$python" -V 2>&1))" >&2
+
+if ! "$python" -c 'import sys; sys.exit(not ((3, 10) <= sys.version_info[:2] < (3, 15)))' 2>/dev/null; then
+  echo "error: Python 3.10 to 3.14 is needed (the pinned torch has wheels for those); $python is $("$python" -V 2>&1)" >&2
   exit 1
 fi
 
-stamp="$(sha256sum pyproject.toml | cut -c1-16)"
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.setup-stamp" 2>/dev/null)" != "$stamp" ]; then
-  echo "setting up $venv (first run downloads PyTorch and f5-tts: a few minutes)..." >&2
-  "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --upgrade pip
-  "$venv/bin/python" -m pip install -q -e '.[test]'
-  echo "$stamp" > "$venv/.setup-stamp"
+# uv: the project's own pinned release, so the lock is read the same way on every machine.
+uv=uv
+if [ "$(uv --version 2>/dev/null | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+  uv=.uv/bin/uv
+  if [ "$("$uv" --version 2>/dev/null | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+    echo "installing uv $UV_VERSION into .uv/ ..." >&2
+    rm -rf .uv
+    "$python" -m venv .uv
+    .uv/bin/python -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
+  fi
 fi
+export UV_PROJECT_ENVIRONMENT="$venv" UV_PYTHON="$python" UV_NO_PROGRESS=1
+
+lock_is_current() {
+  if ! "$uv" lock --check --quiet 2>/dev/null; then
+    echo "error: uv.lock does not match pyproject.toml; refresh it with: bash bot/setup.sh lock" >&2
+    exit 1
+  fi
+}
+
+# keep_torch: the Python already imports torch and torchaudio (NVIDIA's JetPack wheels on a Jetson), so
+# the PyPI build in the lock must not replace them. ISHOWTTS_KEEP_TORCH=1 asks for this anywhere (the
+# test suite simulates a Jetson on x86_64 with it); ISHOWTTS_KEEP_TORCH=0 never keeps.
+keep_torch() {
+  case "${ISHOWTTS_KEEP_TORCH:-}" in
+    1) return 0 ;;
+    0) return 1 ;;
+  esac
+  [ "$(uname -m)" != x86_64 ] && "$python" -c 'import torch, torchaudio' >/dev/null 2>&1
+}
+
+# install [--extra test]: make .venv hold exactly the lock (for the given extras).
+install() {
+  if keep_torch; then
+    local have
+    have=$("$python" -c 'import torch; print(torch.__version__)')
+    echo "keeping this Python's torch $have; installing the rest of uv.lock around it" >&2
+    # A .venv made without the system's packages would hide the kept torch: make it anew.
+    grep -qx 'include-system-site-packages = true' "$venv/pyvenv.cfg" 2>/dev/null || rm -rf "$venv"
+    [ -x "$venv/bin/python" ] || "$python" -m venv --system-site-packages "$venv"
+    # The lock's pinned list with torch, torchaudio and what only they need (CUDA wheels, triton) pruned,
+    # installed without resolving: nothing can ask for, or replace, the torch that is already there.
+    "$uv" export --frozen --quiet --no-hashes --no-emit-project --prune torch --prune torchaudio "$@" \
+      -o "$venv/locked-without-torch.txt"
+    "$uv" pip install --quiet --python "$venv/bin/python" --no-deps -r "$venv/locked-without-torch.txt"
+    "$uv" pip install --quiet --python "$venv/bin/python" --no-deps -e .
+  else
+    if [ "$(uname -m)" != x86_64 ]; then
+      echo "note: no torch/torchaudio in $python: installing PyPI's build, which has no Jetson GPU support" \
+        "(README, Jetson)" >&2
+    fi
+    "$uv" sync --frozen --quiet "$@"
+  fi
+}
+
+# The runtime only; --inexact: a .venv that also holds the test tools keeps them.
+install_runtime() {
+  if keep_torch; then install; else install --inexact; fi
+}
 
 cmd=${1:-}
 shift || true
 case "$cmd" in
   demo)
+    lock_is_current
+    install_runtime
     exec "$venv/bin/ishowtts-bot" demo "$@"
     ;;
+  install)
+    lock_is_current
+    install_runtime
+    ;;
   test)
+    lock_is_current
+    install --extra test
+    # The runtime alone (no test extra), to prove that every bot module imports with what a user gets
+    # (tests/test_runtime_env.py); uv hard-links from its cache, so this costs seconds, not gigabytes.
+    if ! keep_torch; then
+      UV_PROJECT_ENVIRONMENT=.venv-runtime "$uv" sync --frozen --quiet
+      export ISHOWTTS_RUNTIME_PYTHON="$PWD/.venv-runtime/bin/python"
+    fi
     # System tools the tests drive for real: systemd-analyze (the unit file), headless Chromium (the
-    # status page), a PulseAudio server with
-    # parec, PortAudio and ALSA's pulse plugin (the sound card path). Debian package names.
+    # status page), a PulseAudio server with parec, PortAudio and ALSA's pulse plugin (the sound card
+    # path). Debian package names.
     missing=()
     command -v systemd-analyze >/dev/null || missing+=(systemd)
     command -v pulseaudio >/dev/null || missing+=(pulseaudio)
@@ -54,8 +124,11 @@ case "$cmd" in
     "$venv/bin/mypy"
     exec "$venv/bin/python" -m pytest "$@"
     ;;
+  lock)
+    exec "$uv" lock "$@"
+    ;;
   *)
-    echo "usage: bash bot/setup.sh demo|test [args...]" >&2
+    echo "usage: bash bot/setup.sh demo|test|install|lock [args...]" >&2
     exit 2
     ;;
 esac

@@ -64,21 +64,44 @@ def tree_digest(folder: Path) -> str:
     return h.hexdigest()
 
 
-def test_a_jetson_keeps_its_own_torch_and_gets_the_rest_of_the_lock(tmp_path: Path) -> None:
-    """On x86_64, a Python whose torch is JetPack-style (`2.5.0a0+nv24.08`, which pip does not count as
-    `>=2.5`) goes through the installer; its torch must be the one the venv imports afterwards."""
-    repo = tmp_path / "repo"
+def copy_installer(to: Path) -> Path:
+    """The files set-up reads, in a folder of their own (set-up works in the repository it lives in)."""
+    repo = to / "repo"
     repo.mkdir()
     for name in ("pyproject.toml", "uv.lock", "README.md"):
         shutil.copy2(REPO / name, repo / name)
     shutil.copytree(REPO / "bot", repo / "bot", ignore=shutil.ignore_patterns("__pycache__"))
+    return repo
+
+
+def installer_env(**extra: str) -> dict[str, str]:
+    path = os.pathsep.join([str(REPO / ".uv" / "bin"), os.environ.get("PATH", "")])
+    return clean_env(PYTHON=sys.executable, PATH=path, **extra)
+
+
+def test_a_lock_that_disagrees_with_pyproject_stops_set_up_in_one_line(tmp_path: Path) -> None:
+    repo = copy_installer(tmp_path)
+    pyproject = repo / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text(encoding="utf-8").replace('"pyyaml>=6"', '"pyyaml>=6.0.1"'))
+    done = subprocess.run(
+        ["bash", "bot/setup.sh", "install"], cwd=repo, env=installer_env(), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 1
+    drift = "error: uv.lock does not match pyproject.toml; refresh it with: bash bot/setup.sh lock"
+    assert done.stderr.strip() == drift
+    assert not (repo / ".venv").exists()
+
+
+def test_a_jetson_keeps_its_own_torch_and_gets_the_rest_of_the_lock(tmp_path: Path) -> None:
+    """On x86_64, a Python whose torch is JetPack-style (`2.5.0a0+nv24.08`, which pip does not count as
+    `>=2.5`) goes through the installer; its torch must be the one the venv imports afterwards."""
+    repo = copy_installer(tmp_path)
     jetpack = tmp_path / "jetpack-site-packages"
     fake_distribution(jetpack, "torch", JETPACK_TORCH)
     fake_distribution(jetpack, "torchaudio", JETPACK_TORCH)
     before = tree_digest(jetpack)
 
-    path = os.pathsep.join([str(REPO / ".uv" / "bin"), os.environ.get("PATH", "")])
-    env = clean_env(PYTHONPATH=str(jetpack), ISHOWTTS_KEEP_TORCH="1", PYTHON=sys.executable, PATH=path)
+    env = installer_env(PYTHONPATH=str(jetpack), ISHOWTTS_KEEP_TORCH="1")
     done = subprocess.run(
         ["bash", "bot/setup.sh", "install"], cwd=repo, env=env, capture_output=True, text=True, timeout=600
     )

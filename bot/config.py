@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from bot.errors import ConfigError
+from bot.speech.language import Language
 
 HF_PREFIX = "hf://"
 F5_PREFIX = "f5-tts:"
@@ -165,6 +166,9 @@ class VoiceConfig(Strict):
     ref_text: str
     speed: float = Field(default=1.0, gt=0.25, le=4.0)
     gain_db: float = Field(default=0.0, ge=-40, le=20)
+    lang: Language | None = Field(
+        default=None, description="zh, en, ja or ko: the language it speaks; null = from the transcript's script"
+    )
 
     @model_validator(mode="after")
     def _transcript(self) -> VoiceConfig:
@@ -337,7 +341,25 @@ class TemplatesConfig(Strict):
 DEFAULT_SYMBOLS = {"+": "加", "=": "等于", "&": "和", "@": " ", "#": " ", "_": " ", "~": " ", "|": " "}
 
 
-class TextConfig(Strict):
+class SpokenConfig(Strict):
+    """How the text that passed the filters is said (bot/speech/): numbers and symbols written out,
+    the voice for the message's language, a bound on how long one message may sound, emoji names."""
+
+    normalize: bool = Field(default=True, description="numbers, money, dates, times as words (666 -> 六六六)")
+    voice_by_language: bool = Field(
+        default=True,
+        description="a message in another language than its voice goes to the first voice of that language "
+        "(not when a moderator gave the viewer a voice)",
+    )
+    max_audio_s: float = Field(
+        default=20.0, ge=2.0, le=300.0, description="longest predicted audio of one message; longer text is cut"
+    )
+    emoji: dict[str, str] = Field(
+        default_factory=dict, description="names for emoji, added to the built-in table; '' silences one"
+    )
+
+
+class TextConfig(SpokenConfig):
     """What is spoken of a message. Every rule that drops a message counts the drop under its reason."""
 
     max_chars: int = Field(

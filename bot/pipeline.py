@@ -31,6 +31,7 @@ from bot.metrics import Metrics, Snapshot
 from bot.moderation import Moderator, Replier
 from bot.protocols import AudioSink, ChatSource, Synthesizer
 from bot.sd_notify import Notifier, watchdog_interval
+from bot.speech.prepare import SpeechPreparer
 from bot.speech_queue import QueueMode, SpeechQueue
 from bot.state_store import StateStore
 from bot.viewers import Viewers
@@ -54,6 +55,8 @@ class Stats:
     spoken: int = 0
     failed: int = 0
     commands: int = 0
+    shortened: int = 0
+    """Spoken, but cut to fit `text.max_audio_s`."""
     audio_seconds: float = 0.0
     synth_seconds: float = 0.0
     first_audio_latency: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
@@ -65,7 +68,8 @@ class Stats:
     def summary(self) -> str:
         drops = ", ".join(f"{k}={v}" for k, v in sorted(self.drops.items())) or "none"
         return (
-            f"received {self.received}, spoken {self.spoken}, failed {self.failed}, commands {self.commands}, "
+            f"received {self.received}, spoken {self.spoken} ({self.shortened} shortened), failed {self.failed}, "
+            f"commands {self.commands}, "
             f"audio {self.audio_seconds:.1f} s in {self.synth_seconds:.1f} s of synthesis; drops: {drops}"
         )
 
@@ -100,6 +104,8 @@ class Daemon:
             status=self.status_line,
         )
         self.filter = MessageFilter(cfg.text, self.moderator.voice_for, self.moderator.is_muted)
+        self.preparer: SpeechPreparer | None = None
+        """Built at start (off the loop: it reads the voices' clips) and at each reload."""
         self.stop_grace_s = stop_grace_s
         self.config_path = config_path
         self.exit_code = 0
@@ -134,6 +140,7 @@ class Daemon:
         try:
             self.notifier.send("STATUS=loading the model")
             voices = await self.worker.start(warm_up=self.cfg.engine.warmup)
+            self.preparer = await asyncio.to_thread(SpeechPreparer.build, self.cfg, self._own_voice)
             await self.sink.start()
             tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
             reader = asyncio.create_task(self._read(), name="chat-reader")
@@ -247,12 +254,14 @@ class Daemon:
             if new.voices != self.cfg.voices:
                 synth, voices = self.worker.synthesizer, new.voices
                 await self.worker.call(lambda: synth.set_voices(voices))
+            preparer = await asyncio.to_thread(SpeechPreparer.build, new, self._own_voice)
         except UserError as err:
             log.error("reload rejected, the running config stays: %s", str(err).replace("\n", "; "))
             ok = False
         else:
             new = new.model_copy(update={key: getattr(self.cfg, key) for key in fixed})
             self._apply(new)
+            self.preparer = preparer
             if fixed:
                 log.warning("reloaded; %s changed but take effect only after a restart", ", ".join(fixed))
             else:
@@ -386,6 +395,21 @@ class Daemon:
         finally:
             self.queue.close()
 
+    def _own_voice(self, uid: int) -> bool:
+        return bool(uid) and uid in self.moderator.state.voices
+
+    async def _prepare(self, batch: list[SpeechRequest]) -> list[SpeechRequest]:
+        """What the engine is given (bot/speech/prepare.py), worked out in a thread beside the loop."""
+        preparer = self.preparer
+        if preparer is None:
+            return batch
+        prepared = await asyncio.to_thread(preparer.prepare_all, batch)
+        for item in prepared:
+            if item.shortened:
+                self.stats.shortened += 1
+                log.info("message #%d cut to fit text.max_audio_s: %s", item.request.seq, item.request.text[:60])
+        return [item.request for item in prepared]
+
     def _engine_failed(self, n: int) -> bool:
         """Count a failed call; too many in a row means a sick process: exit 2 so systemd starts a clean
         one. True when the daemon is stopping."""
@@ -426,7 +450,7 @@ class Daemon:
 
     async def _speak(self) -> None:
         while (first := await self.queue.get()) is not None:
-            batch = [first, *self.queue.take_ready(self.worker.synthesizer.max_batch - 1)]
+            batch = await self._prepare([first, *self.queue.take_ready(self.worker.synthesizer.max_batch - 1)])
             try:
                 results = await self.worker.synthesize(batch)
             except SynthesisError as err:

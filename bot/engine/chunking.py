@@ -21,6 +21,14 @@ MAX_TOTAL_SECONDS = 22.0
 """F5-TTS was trained on clips up to ~30 s; upstream keeps reference + generated under 22 s (the default
 of `model.max_pass_s`)."""
 
+MIN_SECONDS_PER_BYTE = 0.025
+MAX_SECONDS_PER_BYTE = 0.3
+"""The pace a voice's transcript may set, per byte of UTF-8 text. Speech runs at about 1.2-10 syllables
+a second (bot/speech/voices.py says why); a CJK character is 3 bytes and an English syllable about 4
+(the bundled voices: 0.12 and 0.10 s a byte), so 1.2 CJK characters a second is 0.28 s a byte and 10
+English syllables 0.025. A transcript outside that (a wrong `ref_text`: "Hi." for a 6.6 s clip would
+be 1.65 s a byte) is clamped, so no text is stretched beyond a plausible length (or squeezed)."""
+
 _SENTENCE_END = re.compile(r"(?<=[.!?;:,])\s+|(?<=[。！？；：，、…~～])")
 
 
@@ -28,15 +36,32 @@ def utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
+def model_transcript(ref_text: str) -> str:
+    """The transcript as the model is given it: a Latin one ends with a space (upstream), so that the
+    new text starts a new word."""
+    ref_text = ref_text.strip()
+    return ref_text + " " if ref_text and len(ref_text[-1].encode("utf-8")) == 1 else ref_text
+
+
 @dataclass(frozen=True)
 class SpeakingRate:
-    """A voice's pace: frames of mel per byte of transcript."""
+    """A voice's pace: frames of mel per byte of transcript (clamped to a plausible pace)."""
 
     ref_frames: int
     ref_text_bytes: int
 
+    @classmethod
+    def of(cls, samples: int, transcript: str) -> SpeakingRate:
+        """The pace of a prepared clip of `samples` at 24 kHz and its `model_transcript`."""
+        return cls(ref_frames=samples // HOP_LENGTH, ref_text_bytes=max(utf8_len(transcript), 1))
+
+    def _frames_per_byte(self) -> float:
+        frames_per_byte = self.ref_frames / self.ref_text_bytes
+        low, high = MIN_SECONDS_PER_BYTE * FRAMES_PER_SECOND, MAX_SECONDS_PER_BYTE * FRAMES_PER_SECOND
+        return min(max(frames_per_byte, low), high)
+
     def gen_frames(self, text: str, speed: float = 1.0) -> int:
-        estimate = self.ref_frames / self.ref_text_bytes * utf8_len(text) / speed
+        estimate = self._frames_per_byte() * utf8_len(text) / speed
         floor = MIN_GEN_SECONDS * FRAMES_PER_SECOND / speed
         return max(int(estimate), int(floor))
 
@@ -44,7 +69,8 @@ class SpeakingRate:
         """Bytes of text that fit in one generation alongside the reference (upstream's rule)."""
         ref_seconds = self.ref_frames / FRAMES_PER_SECOND
         room = max(max_total_s - ref_seconds, 2.0)
-        return max(int(self.ref_text_bytes / ref_seconds * room * speed), 12)
+        bytes_per_second = FRAMES_PER_SECOND / self._frames_per_byte()
+        return max(int(bytes_per_second * room * speed), 12)
 
 
 def split_sentences(text: str, max_bytes: int) -> list[str]:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from bot.config import EngineConfig, ModelConfig, VoiceConfig
-from bot.engine.chunking import FRAMES_PER_SECOND, HOP_LENGTH, SpeakingRate, split_sentences, utf8_len
+from bot.engine.chunking import FRAMES_PER_SECOND, SpeakingRate, model_transcript, split_sentences
 from bot.engine.fast_dit import FastDiT
 from bot.engine.graphs import GraphedSampler
 from bot.engine.loading import load_model, load_vocoder, resolve_device, resolve_dtype
@@ -149,20 +149,17 @@ class F5Synthesizer:
                 audio.clipped_from,
                 len(audio.pcm) / SAMPLE_RATE,
             )
-        ref_text = cfg.ref_text.strip()
-        if len(ref_text[-1].encode("utf-8")) == 1:
-            ref_text += " "  # upstream: a Latin transcript ends with a space so the new text is a new word
+        ref_text = model_transcript(cfg.ref_text)
         wave = torch.from_numpy(audio.pcm).to(self.device)
         if audio.rms < TARGET_RMS:
             wave = wave * TARGET_RMS / audio.rms
         ref_mel = self.model.mel_spec(wave.unsqueeze(0)).permute(0, 2, 1).to(self.dtype)
-        ref_frames = len(audio.pcm) // HOP_LENGTH
         return Voice(
             id=cfg.id,
             ref_text=ref_text,
             ref_mel=ref_mel,
             ref_rms=audio.rms,
-            rate=SpeakingRate(ref_frames=ref_frames, ref_text_bytes=utf8_len(ref_text)),
+            rate=SpeakingRate.of(len(audio.pcm), ref_text),
             speed=cfg.speed,
             gain=float(10 ** (cfg.gain_db / 20)),
         )

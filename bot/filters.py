@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from bot.config import TextConfig
 from bot.events import CONTROL_KINDS, PAID_KINDS, ChatEvent, EventKind, Priority, Role, SpeechRequest
 from bot.limits import RecentTexts, TokenBuckets
+from bot.speech.emoji import EmojiNames
 from bot.text import clean_text, is_speakable
 from bot.text_rules import (
     Blocklist,
@@ -71,6 +72,7 @@ class MessageFilter:
         self._blocklist = Blocklist(cfg.blocklist)
         self._symbols = Substitutions(cfg.symbols)
         self._aliases = Substitutions(cfg.aliases)
+        self._emoji = EmojiNames(cfg.emoji)
         self._ignored_uids = {u for u in cfg.ignore_users if isinstance(u, int)}
         self._ignored_names = {u.casefold() for u in cfg.ignore_users if isinstance(u, str)}
         self._recent = RecentTexts(cfg.duplicate_window_s, clock=clock)
@@ -84,7 +86,8 @@ class MessageFilter:
     def speakable_text(self, raw: str) -> str | Dropped:
         """The rewriting half of the filter (no per-viewer state): what would be said of `raw`."""
         cfg = self.cfg
-        text = clean_text(raw, cfg.max_chars * 4)
+        # emoji named before the cleaner drops symbols; clean_text reads no more than this of `raw` either
+        text = clean_text(self._emoji.say(raw[: cfg.max_chars * 16]), cfg.max_chars * 4)
         if cfg.links != "keep" and has_link(text):
             if cfg.links == "drop":
                 return Dropped("link")

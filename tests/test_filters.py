@@ -50,7 +50,12 @@ CASES: list[tuple[str, str | Dropped, dict[str, Any]]] = [
     ("[未知表情]你好", "你好", {}),
     ("[未知表情]你好", "[未知表情]你好", {"unknown_emoticons": "keep"}),
     ("[doge]", Dropped("unspeakable"), {}),
-    ("🎉🎉🎉", Dropped("unspeakable"), {}),
+    ("🦄🦄🦄", Dropped("unspeakable"), {}),
+    ("🎉🎉🎉", "庆祝", {}),
+    ("太好笑了😂😂😂", "太好笑了，笑哭", {}),
+    ("👍🏻", "点赞", {}),
+    ("🐶", "狗子", {"emoji": {"🐶": "狗子"}}),
+    ("👍", Dropped("unspeakable"), {"emoji": {"👍": ""}}),
     ("！？。。。", Dropped("unspeakable"), {}),
     ("１２３ＡＢＣ", "123ABC", {}),  # full width folded
     ("a\u200bb\u200dc\ufeffd", "abcd", {}),  # zero-width

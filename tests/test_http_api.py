@@ -31,7 +31,7 @@ class OpenSource:
 
     async def events(self) -> AsyncIterator[ChatEvent]:
         yield ChatEvent(text="你好", uid=5, uname="小明")
-        yield ChatEvent(text="🎉", uid=6, uname="emoji")
+        yield ChatEvent(text="🦄", uid=6, uname="emoji")
         await asyncio.Event().wait()
 
 
@@ -92,7 +92,7 @@ def test_bad_requests_get_a_reason_never_a_traceback(tmp_path: Path) -> None:
             assert r.status == 400 and (await r.json())["error"] == "uid: Input should be greater than 0"
         async with http.post(base + "/api/mute", headers=AUTH, json={"uid": 1, "extra": 1}) as r:
             assert r.status == 400 and "extra: Extra inputs are not permitted" in (await r.json())["error"]
-        async with http.post(base + "/api/say", headers=AUTH, json={"text": "🎉🎉"}) as r:
+        async with http.post(base + "/api/say", headers=AUTH, json={"text": "🦄🦄"}) as r:
             assert r.status == 422 and await r.json() == {"error": "not spoken: unspeakable"}
         async with http.post(base + "/api/command", headers=AUTH, json={"command": "dance"}) as r:
             assert r.status == 400 and await r.json() == {"ok": False, "reply": "unknown command 'dance'"}

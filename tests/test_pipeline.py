@@ -69,7 +69,7 @@ class RecordingSink(ImmediateControls):
 def test_speaks_in_order_in_one_worker_thread_and_exits_when_drained() -> None:
     fake = FakeSynthesizer(voices=["zh"], delay_s=0.01)
     sink = RecordingSink()
-    daemon = Daemon(config(), ListSource(["一", "🎉", "二", "三"]), lambda: fake, sink)
+    daemon = Daemon(config(), ListSource(["一", "🦄", "二", "三"]), lambda: fake, sink)
     asyncio.run(daemon.run())
     assert [u.request.text for u in sink.played] == ["一", "二", "三"]
     assert sink.closed

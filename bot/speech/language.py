@@ -15,7 +15,8 @@ from typing import Literal
 Language = Literal["zh", "en", "ja", "ko"]
 LANGUAGES: tuple[Language, ...] = ("zh", "en", "ja", "ko")
 
-_LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+(?:'[A-Za-z]+)?")
+_LATIN_WORD = re.compile(r"(?<![0-9A-Za-z°])[A-Za-z\u00c0-\u024f]+(?:'[A-Za-z]+)?(?![0-9A-Za-z])")
+"""A Latin word; letters glued to a number (1v1, 10km, 3k, iPhone15) are a unit or a name, not English."""
 _VOWEL_GROUPS = re.compile(r"[aeiouyàáâãäåæèéêëìíîïòóôõöøùúûüýÿ]+", re.IGNORECASE)
 
 

@@ -33,6 +33,8 @@ MAX_SEGMENT_DIGITS = 16
 
 _BOUNDARY = re.compile(r"(\s+|[，。！？；、：…]+|[,!?;](?![0-9]))")
 _DIGIT = re.compile(r"[0-9]")
+_SPACES = re.compile(r"\s{2,}")
+_SPACE_BEFORE_MARK = re.compile(r" ([,.!?;:，。！？；：、])")
 
 
 class TextNormalizer(Protocol):
@@ -74,7 +76,7 @@ class WetextNormalizer:
                     out.append(self._wetext_piece(piece, lang))
                 else:
                     out.append(spell_digits(piece, lang))
-        return re.sub(r"\s{2,}", " ", "".join(out)).strip()
+        return _SPACE_BEFORE_MARK.sub(r"\1", _SPACES.sub(" ", "".join(out))).strip()
 
     def _wetext_piece(self, piece: str, lang: Language) -> str:
         try:

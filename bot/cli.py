@@ -106,10 +106,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _check(cfg: Any, name: str) -> int:
     from bot.check import check_config
+    from bot.speech.voices import voice_warnings
 
     problems, notes = check_config(cfg, name)
     for line in notes:
         print(f"note: {line}")
+    for line in voice_warnings(cfg):
+        print(f"warning: {name}: {line}")
     for line in problems:
         print(line)
     if not problems:
@@ -135,14 +138,18 @@ def _say(cfg: Any, text: str, voice: str | None, out: Path) -> int:
     import soundfile as sf
 
     from bot.engine.synthesizer import F5Synthesizer
-    from bot.events import SAMPLE_RATE
+    from bot.events import SAMPLE_RATE, ChatEvent, Role, SpeechRequest
+    from bot.speech.prepare import SpeechPreparer
 
-    voice_id = voice or cfg.default_voice_id
-    voice_cfg = cfg.voice(voice_id)
+    # Said as the daemon would say it: normalised, in the voice for its language unless --voice names one.
+    preparer = SpeechPreparer.build(cfg, own_voice=lambda uid: voice is not None)
+    request = SpeechRequest(text, voice or cfg.default_voice_id, ChatEvent(text=text, role=Role.OPERATOR))
+    prepared = preparer.prepare(request).request
+    voice_id = prepared.voice
     # One utterance: capturing a graph and compiling would cost seconds to save milliseconds.
     one_shot = cfg.engine.model_copy(update={"cuda_graphs": False, "compile": False})
-    synth = F5Synthesizer(cfg.model, [voice_cfg], one_shot)
-    pcm = synth.synthesize(text, voice_id)
+    synth = F5Synthesizer(cfg.model, [cfg.voice(voice_id)], one_shot)
+    pcm = synth.synthesize(prepared.text, voice_id)
     out.parent.mkdir(parents=True, exist_ok=True)
     sf.write(out, pcm, SAMPLE_RATE, subtype="PCM_16")
     print(f"wrote {out} ({len(pcm) / SAMPLE_RATE:.2f} s, voice {voice_id})")

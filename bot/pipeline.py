@@ -476,8 +476,9 @@ class Daemon:
                 self.stats.first_audio_latency.append(latency)
                 self.metrics.observe(result.synth_seconds / len(batch), result.duration, latency)
                 log.info(
-                    "speaking #%d (%.1f s audio, synthesised in %.2f s%s): %s",
+                    "speaking #%d in %s (%.1f s audio, synthesised in %.2f s%s): %s",
                     request.seq,
+                    request.voice,
                     result.duration,
                     result.synth_seconds,
                     f" in a batch of {len(batch)}" if len(batch) > 1 else "",

@@ -133,7 +133,7 @@ def test_waiting_messages_are_batched_and_played_in_order() -> None:
     texts = [f"第{i}句" for i in range(9)]
     daemon = Daemon(config(), ListSource(texts, gap_s=0.005), lambda: fake, sink)
     asyncio.run(daemon.run())
-    assert [u.request.text for u in sink.played] == texts
+    assert [u.request.event.text for u in sink.played] == texts  # spoken as 第零句, 第一句, ...
     assert sum(fake.batches) == 9 and max(fake.batches) == 4 and fake.warmed_up
 
 

@@ -244,3 +244,24 @@ def test_check_notes_an_anonymous_twitch_source_and_refuses_a_token_without_logi
     proc = bot("check", "-c", str(cfg), env={"TWITCH_OAUTH_TOKEN": "abcdefghijk0123456789"})
     assert proc.returncode == 1 and "TWITCH_LOGIN: set it to the Twitch login name" in proc.stdout
     assert "abcdefghijk0123456789" not in proc.stdout + proc.stderr
+
+
+def test_check_warns_of_a_transcript_that_does_not_fit_its_clip_and_of_a_cut_clip(
+    tiny_config: Callable[..., Path], write_wav: Callable[..., Path]
+) -> None:
+    from tests.conftest import ZH_TEXT
+
+    cfg = tiny_config()
+    long_clip = write_wav("long.wav", seconds=15.0)
+    second = f"  - {{id: long, ref_audio: {long_clip}, ref_text: {'好' * 50}}}"
+    text = cfg.read_text(encoding="utf-8").replace(f"ref_text: {ZH_TEXT}\n", f"ref_text: Hi.\n{second}\n")
+    cfg.write_text(text, encoding="utf-8")
+    proc = bot("check", "-c", str(cfg))
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # warnings, not problems
+    warnings = [line for line in proc.stdout.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, proc.stdout
+    assert warnings[0] == (
+        "warning: config.yaml: voices[0] (zh): ref_text has 1 syllables for 6.2 s of audio, 0.16 a second "
+        "(speech runs at 1.2-10); is it exactly what the clip says?"
+    )
+    assert warnings[1].startswith("warning: config.yaml: voices[1].ref_audio (long): the clip is 15.0 s; only ")

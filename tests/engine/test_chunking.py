@@ -4,7 +4,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.engine.chunking import FRAMES_PER_SECOND, MIN_GEN_SECONDS, SpeakingRate, split_sentences, utf8_len
+from bot.engine.chunking import (
+    FRAMES_PER_SECOND,
+    MAX_SECONDS_PER_BYTE,
+    MIN_GEN_SECONDS,
+    MIN_SECONDS_PER_BYTE,
+    SpeakingRate,
+    split_sentences,
+    utf8_len,
+)
 
 # a 6 s reference whose transcript is 17 CJK characters (51 bytes)
 RATE = SpeakingRate(ref_frames=int(6 * FRAMES_PER_SECOND), ref_text_bytes=51)
@@ -47,3 +55,20 @@ def test_every_piece_fits_and_no_letter_is_lost(text: str, max_bytes: int) -> No
     pieces = split_sentences(text, max_bytes)
     assert all(0 < utf8_len(p) <= max_bytes for p in pieces)
     assert "".join("".join(p.split()) for p in pieces) == "".join(text.split())
+
+
+def test_a_wrong_transcript_cannot_stretch_text_beyond_a_plausible_pace() -> None:
+    """`ref_text: "Hi."` (with upstream's space, 4 bytes) for a 6.6 s clip: 1.65 s a byte. A 7-word line
+    came out at 61 s; the pace is clamped to MAX_SECONDS_PER_BYTE, and the chunk size follows it."""
+    hi = SpeakingRate.of(int(6.6 * 24_000), "Hi. ")
+    line = "hello from Berlin, first time here"
+    assert seconds(hi.gen_frames(line)) == pytest.approx(MAX_SECONDS_PER_BYTE * utf8_len(line), abs=0.02)
+    assert seconds(hi.gen_frames(line)) < 12
+    assert hi.max_chunk_bytes() >= int((22 - 6.6) / MAX_SECONDS_PER_BYTE) - 1
+    squeezed = SpeakingRate.of(24_000, "好" * 200)  # 200 characters said in one second
+    assert seconds(squeezed.gen_frames("好" * 10)) == pytest.approx(MIN_SECONDS_PER_BYTE * 30, abs=0.02)
+
+
+def test_a_plausible_pace_is_used_as_measured() -> None:
+    six_seconds = int(6 * FRAMES_PER_SECOND)
+    assert SpeakingRate.of(six_seconds * 256, "好" * 17).gen_frames("好" * 17) == six_seconds

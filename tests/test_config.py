@@ -209,3 +209,22 @@ def test_bad_bilibili_settings_are_one_line(tmp_path: Path, source: dict[str, ob
     with pytest.raises(ConfigError) as err:
         parse_config(data, tmp_path / "config.yaml")
     assert str(err.value).startswith(message)
+
+
+def test_speech_settings_and_voice_languages(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD.replace("    gain_db: -3\n", "    gain_db: -3\n    lang: en\n")))
+    assert [v.lang for v in cfg.voices] == [None, "en"]
+    assert (cfg.text.normalize, cfg.text.voice_by_language, cfg.text.max_audio_s, cfg.text.emoji) == (
+        True,
+        True,
+        20.0,
+        {},
+    )
+    assert error_of(tmp_path, GOOD.replace("    gain_db: -3\n", "    gain_db: -3\n    lang: de\n")) == (
+        "config.yaml: voices[1].lang: Input should be 'zh', 'en', 'ja' or 'ko'"
+    )
+    assert error_of(tmp_path, GOOD + "text: {max_audio_s: 1}\n") == (
+        "config.yaml: text.max_audio_s: Input should be greater than or equal to 2"
+    )
+    spoken = load_config(write(tmp_path, GOOD + "text: {voice_by_language: false, emoji: {'🐶': 狗子}}\n")).text
+    assert not spoken.voice_by_language and spoken.emoji == {"🐶": "狗子"}

@@ -39,7 +39,7 @@ PLAIN = [
     "再见啦，明天见",
     "Is this the real life? Is this just fantasy?",
 ]
-"""Most danmaku have no digit at all; the mix is the 170-case table plus these, as chat is."""
+"""Most danmaku have no digit at all; the mix is the 163-case table plus these, as chat is."""
 
 HOSTILE = [
     "1" * 240,

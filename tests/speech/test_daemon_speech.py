@@ -111,3 +111,14 @@ def test_the_text_is_prepared_off_the_event_loop(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(prepare.SpeechPreparer, "prepare", spy)
     run([ChatEvent(text="666", uid=1)])
     assert threads and threading.get_ident() not in threads
+
+
+def test_a_reload_rebuilds_the_stage(tmp_path: Path) -> None:
+    cfg = tmp_path / "demo.yaml"
+    text = DEMO.read_text(encoding="utf-8").replace("chat.jsonl", str(DEMO.parent / "chat.jsonl"))
+    cfg.write_text(text, encoding="utf-8")
+    _, daemon = run([ChatEvent(text="好", uid=1)], cfg)
+    assert daemon.preparer is not None and daemon.preparer.cfg.voice_by_language
+    cfg.write_text(text.replace("  max_chars: 60", "  max_chars: 60\n  voice_by_language: false"), encoding="utf-8")
+    assert asyncio.run(daemon.reload())
+    assert daemon.preparer is not None and not daemon.preparer.cfg.voice_by_language

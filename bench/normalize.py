@@ -19,13 +19,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.config import SpokenConfig  # noqa: E402
-from bot.engine.chunking import FRAMES_PER_SECOND, SpeakingRate  # noqa: E402
-from bot.events import ChatEvent, SpeechRequest  # noqa: E402
-from bot.speech.language import dominant_language  # noqa: E402
-from bot.speech.prepare import SpeechPreparer, shared_normalizer  # noqa: E402
-from bot.speech.voices import VoiceProfile  # noqa: E402
-from tests.speech.test_normalizer_table import TABLE  # noqa: E402
+from bot.config import SpokenConfig
+from bot.engine.chunking import FRAMES_PER_SECOND, SpeakingRate
+from bot.events import ChatEvent, SpeechRequest
+from bot.speech.language import dominant_language
+from bot.speech.prepare import SpeechPreparer, shared_normalizer
+from bot.speech.voices import VoiceProfile
+from tests.speech.test_normalizer_table import TABLE
 
 PLAIN = [
     "主播好厉害，这波操作太秀了！",

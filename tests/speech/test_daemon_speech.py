@@ -13,10 +13,10 @@ import pytest
 
 from bot.config import load_config
 from bot.engine.fake import FakeSynthesizer
-from bot.events import ChatEvent, Role, Utterance
+from bot.events import ChatEvent, Role
 from bot.pipeline import Daemon
-from bot.sinks.controls import ImmediateControls
 from bot.speech import prepare
+from tests.test_pipeline import RecordingSink
 
 DEMO = Path(str(files("bot").joinpath("demo/demo.yaml")))
 
@@ -33,17 +33,6 @@ class Events:
             await asyncio.sleep(0)
 
 
-class Sink(ImmediateControls):
-    def __init__(self) -> None:
-        self.played: list[Utterance] = []
-
-    async def play(self, utterance: Utterance) -> None:
-        self.played.append(utterance)
-
-    async def close(self) -> None:
-        pass
-
-
 def demo_chat() -> list[ChatEvent]:
     lines = (DEMO.parent / "chat.jsonl").read_text(encoding="utf-8").splitlines()
     fields = ("text", "uid", "uname")
@@ -53,7 +42,7 @@ def demo_chat() -> list[ChatEvent]:
 def run(events: list[ChatEvent], path: Path = DEMO, setup: object = None) -> tuple[FakeSynthesizer, Daemon]:
     cfg = load_config(path)
     fake = FakeSynthesizer(voices=[v.id for v in cfg.voices])
-    daemon = Daemon(cfg, Events(events), lambda: fake, Sink(), config_path=path)
+    daemon = Daemon(cfg, Events(events), lambda: fake, RecordingSink(), config_path=path)
     if callable(setup):
         setup(daemon)
     asyncio.run(daemon.run())

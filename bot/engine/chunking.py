@@ -21,6 +21,9 @@ MAX_TOTAL_SECONDS = 22.0
 """F5-TTS was trained on clips up to ~30 s; upstream keeps reference + generated under 22 s (the default
 of `model.max_pass_s`)."""
 
+MAX_TEXT_CHARS = 1000
+"""A hard cap on one synthesis call, whatever the caller's own limit: bounded work per utterance."""
+
 MIN_SECONDS_PER_BYTE = 0.025
 MAX_SECONDS_PER_BYTE = 0.3
 """The pace a voice's transcript may set, per byte of UTF-8 text. Speech runs at about 1.2-10 syllables

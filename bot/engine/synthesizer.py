@@ -18,7 +18,13 @@ import numpy as np
 import torch
 
 from bot.config import EngineConfig, ModelConfig, VoiceConfig
-from bot.engine.chunking import FRAMES_PER_SECOND, SpeakingRate, model_transcript, split_sentences
+from bot.engine.chunking import (
+    FRAMES_PER_SECOND,
+    MAX_TEXT_CHARS,
+    SpeakingRate,
+    model_transcript,
+    split_sentences,
+)
 from bot.engine.fast_dit import FastDiT
 from bot.engine.graphs import GraphedSampler
 from bot.engine.loading import load_model, load_vocoder, resolve_device, resolve_dtype
@@ -29,9 +35,6 @@ from bot.events import SAMPLE_RATE, Pcm
 from bot.text import clean_text, is_speakable
 
 log = logging.getLogger(__name__)
-
-MAX_TEXT_CHARS = 1000
-"""A hard cap on one synthesis call, whatever the caller's own limit: bounded work per utterance."""
 
 CROSS_FADE_SECONDS = 0.08
 

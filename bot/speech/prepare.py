@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from bot.config import Config, SpokenConfig
+from bot.engine.chunking import MAX_TEXT_CHARS
 from bot.events import SpeechRequest
 from bot.speech.language import dominant_language
 from bot.speech.normalizer import PassThroughNormalizer, TextNormalizer, WetextNormalizer
@@ -27,9 +28,6 @@ from bot.text import clean_text
 from bot.text_rules import speech_length, truncate
 
 log = logging.getLogger(__name__)
-
-MAX_TEXT_CHARS = 4000
-"""The engine's cleaner keeps this much at most; the prediction looks at what it would keep."""
 
 
 @dataclass(frozen=True)
@@ -126,4 +124,5 @@ class SpeechPreparer:
 
 
 def _spoken(text: str) -> str:
+    """What the engine's cleaner keeps of `text`: what it predicts the length of."""
     return clean_text(text, MAX_TEXT_CHARS)

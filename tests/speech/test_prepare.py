@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.config import SpokenConfig
-from bot.engine.chunking import FRAMES_PER_SECOND, SpeakingRate
+from bot.engine.chunking import FRAMES_PER_SECOND, MAX_TEXT_CHARS, SpeakingRate
 from bot.events import ChatEvent, SpeechRequest
 from bot.speech.normalizer import PassThroughNormalizer, TextNormalizer
 from bot.speech.prepare import Prepared, SpeechPreparer, shared_normalizer
@@ -142,7 +142,7 @@ def test_any_text_is_prepared_and_bounded(text: str, voice: str, limit: float) -
     assert isinstance(out.request.text, str)
     profile = PROFILES[out.request.voice]
     if out.shortened:  # as the engine predicts it: of the text its cleaner keeps
-        assert profile.predicted_seconds(clean_text(out.request.text, 4000)) <= limit
+        assert profile.predicted_seconds(clean_text(out.request.text, MAX_TEXT_CHARS)) <= limit
     assert speech_length(out.request.text) <= 8 * speech_length(text) + 16
 
 

@@ -39,7 +39,7 @@ _BEFORE = r"(?<![0-9¥$€£%第+\-])(?<![0-9][.,:/])"
 _AFTER = rf"(?![0-9%‰°℃]|[.,:/][0-9]|[A-Za-z]|\s?[{UNITS}]|加(?!油))"
 """What may not follow a code: more of the number, a unit, a letter, or 加 as in 99+ (but 2024加油 is a year)."""
 _NUMBER = re.compile(_BEFORE + r"([0-9]+)" + _AFTER)
-_BIRTH_YEAR = re.compile(r"(?<![0-9])([0-9]{2})(?=年(?:的|生|出生|人)|后(?![0-9]))")
+_BIRTH_YEAR = re.compile(r"(?<![0-9])([0-9]{2})(?=年(?:的|生|出生|人)|后(?![0-9面边来]))")
 _YEAR = re.compile(_BEFORE + r"((?:19|20)[0-9]{2})(?![-/])" + _AFTER)
 _FROST = re.compile(r"(?<![0-9])-([0-9]+(?:\.[0-9]+)?)(?=\s?(?:℃|°C|度))")
 _WAN_QIAN = re.compile(r"(?<![0-9.])([0-9]+(?:\.[0-9]+)?)([wWkK])(?![A-Za-z])")

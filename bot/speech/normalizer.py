@@ -84,11 +84,7 @@ class WetextNormalizer:
         except Exception as err:  # a grammar with no path for this input: read the digits one by one
             log.debug("wetext could not normalise %r: %s", piece, err)
             return spell_digits(piece, lang)
-        if not isinstance(spoken, str):
-            return spell_digits(piece, lang)
-        # wetext strips the piece; a Latin word either side must stay a separate word
-        lead = " " if piece[:1].isspace() else ""
-        return f"{lead}{spoken}{' ' if piece[-1:].isspace() else ''}"
+        return spoken if isinstance(spoken, str) else spell_digits(piece, lang)
 
 
 def _pieces(part: str) -> list[str]:

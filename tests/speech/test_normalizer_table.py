@@ -235,3 +235,20 @@ def test_digits_past_the_segment_budget_are_read_one_by_one(normalizer: WetextNo
     out = normalizer.normalize("3.5元，" * 10, "zh")
     assert out.count("三点五元") == 10
     assert not any("0" <= ch <= "9" for ch in out)
+
+
+def test_the_grammars_load_and_run_with_no_network() -> None:
+    """Everything wetext needs is in its wheel: nothing is downloaded at run time."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import socket\n"
+        "def deny(*a, **k): raise OSError('no network')\n"
+        "socket.socket.connect = socket.create_connection = socket.getaddrinfo = deny\n"
+        "from bot.speech.normalizer import WetextNormalizer\n"
+        "print(WetextNormalizer().normalize('花了¥1299，10:30见', 'zh'))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "花了一千二百九十九元，十点三十分见"

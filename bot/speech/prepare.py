@@ -7,8 +7,8 @@ counted). A bound relative to the text's length is the engine's own: no voice's 
 byte of text beyond MAX_SECONDS_PER_BYTE (bot/engine/chunking.py).
 
 It runs where synthesis text is prepared, in a thread beside the event loop, just before the engine:
-normalising costs ~0.3 ms a piece with digits and up to ~25 ms for a hostile line (measured in
-bench/normalize.py), and only messages that are actually spoken pay it.
+normalising costs 0.4 ms of CPU for a typical message (p99 1.3 ms) but ~13 ms for a hostile line of
+numbers (bench/normalize.py, docs/benchmarks.md), and only messages that are actually spoken pay it.
 """
 
 from __future__ import annotations

@@ -68,8 +68,8 @@ class Stats:
     def summary(self) -> str:
         drops = ", ".join(f"{k}={v}" for k, v in sorted(self.drops.items())) or "none"
         return (
-            f"received {self.received}, spoken {self.spoken} ({self.shortened} shortened), failed {self.failed}, "
-            f"commands {self.commands}, "
+            f"received {self.received}, spoken {self.spoken}, failed {self.failed}, commands {self.commands}, "
+            f"shortened {self.shortened}, "
             f"audio {self.audio_seconds:.1f} s in {self.synth_seconds:.1f} s of synthesis; drops: {drops}"
         )
 

@@ -208,7 +208,12 @@ class BilibiliSource(Strict):
     gift_template: str | None = Field(default=None, description="e.g. '谢谢{uname}送的{count}个{gift}'; null = silent")
     gift_min_yuan: float = Field(default=0.0, ge=0, description="thank only for gifts worth this much (free = 0)")
     gift_merge_s: float = Field(default=3.0, gt=0, le=60, description="a combo within this window is one thank-you")
-    guard_template: str | None = Field(default=None, description="e.g. '感谢{uname}开通{role}'; null = silent")
+    guard_template: str | None = Field(
+        default=None, description="e.g. '感谢{uname}{action}{role}' ({action}: 开通 or 续费); null = silent"
+    )
+    guard_renew_template: str | None = Field(
+        default=None, description="a renewal's own wording, e.g. '感谢{uname}续费{role}'; null = guard_template"
+    )
     silent_after_s: float = Field(default=70.0, ge=1, description="no data (not even a heartbeat reply): reconnect")
     backoff_cap_s: float = Field(default=60.0, ge=1, le=600)
     handoff_size: int = Field(default=1000, ge=1, le=100_000, description="events buffered for the filter")
@@ -216,7 +221,8 @@ class BilibiliSource(Strict):
     @model_validator(mode="after")
     def _templates(self) -> BilibiliSource:
         _check_template(self.gift_template, ("uname", "gift", "count", "yuan"), "gift_template")
-        _check_template(self.guard_template, ("uname", "role"), "guard_template")
+        _check_template(self.guard_template, ("uname", "role", "action"), "guard_template")
+        _check_template(self.guard_renew_template, ("uname", "role", "action"), "guard_renew_template")
         return self
 
 

@@ -32,13 +32,29 @@ from typing import Any, Protocol
 from bot.backoff import Backoff
 from bot.config import BilibiliSource
 from bot.events import ChatEvent, EventKind
-from bot.sources.bilibili_commands import GiftMerger, GiftTally, Notice, map_command
+from bot.sources.bilibili_commands import (
+    GiftMerger,
+    GiftTally,
+    GuardMerger,
+    GuardPurchase,
+    Mapped,
+    Notice,
+    Skipped,
+    map_command,
+)
 from bot.sources.bilibili_credentials import BiliCredentials, load_credentials
+from bot.sources.recent_ids import RecentIds
 
 log = logging.getLogger(__name__)
 
 STATUS_ESTABLISHED = 2
 WATCH_S = 0.1
+GUARD_COPIES_S = 2.0
+"""A guard purchase's copies (GUARD_BUY and the toasts) arrive within a second of each other: hold the first
+this long so the thank-you is worded from all of them."""
+PAID_ID_WINDOW_S = 900.0
+"""How long a paid event's id is remembered: its twin, or a replay after a reconnect, within this is not
+read again."""
 
 
 class LiveClient(Protocol):
@@ -110,6 +126,8 @@ class BilibiliChatSource:
         self._backoff = backoff or Backoff(base_s=1.0, cap_s=cfg.backoff_cap_s, stable_s=60.0)
         self._handoff: asyncio.Queue[ChatEvent] = asyncio.Queue(maxsize=cfg.handoff_size)
         self._gifts = GiftMerger(cfg.gift_merge_s)
+        self._guards = GuardMerger(GUARD_COPIES_S)
+        self._paid_ids = RecentIds(PAID_ID_WINDOW_S)
         self._last_data = time.monotonic()
         self._warned_login = False
         self.live: bool | None = None
@@ -263,23 +281,39 @@ class BilibiliChatSource:
             if not isinstance(data, dict) or "cmd" not in data:
                 return  # VIEW (heartbeat reply), VERIFICATION_SUCCESSFUL
             mapped = map_command(data, self.owner_uid)
+            if mapped is None:
+                self.ignored += 1
+            for item in mapped if isinstance(mapped, list) else [] if mapped is None else [mapped]:
+                self._route(item)
         except Exception:  # never let one odd command reach the library's loop
             self.drops["malformed"] += 1
-            return
-        if mapped is None:
-            self.ignored += 1
-        elif isinstance(mapped, Notice):
+
+    def _route(self, mapped: Mapped) -> None:
+        """Paid events are read once per platform id (twins, V1/V2 copies, replays after a reconnect); a
+        super chat withdrawn before it arrived (a replay) is not read either."""
+        if isinstance(mapped, Notice):
             self._notice(mapped)
+        elif isinstance(mapped, Skipped):
+            self.drops[mapped.reason] += 1
         elif isinstance(mapped, GiftTally):
+            if mapped.tid and self._paid_ids.seen(f"gift:{mapped.tid}"):
+                self.drops["duplicate_paid"] += 1
+                return
             for tally in self._gifts.add(mapped):
                 self._thank(tally)
+        elif isinstance(mapped, GuardPurchase):
+            if not self._guards.holds(mapped) and self._paid_ids.seen(mapped.key):
+                self.drops["duplicate_paid"] += 1
+                return
+            for purchase in self._guards.add(mapped):
+                self._thank_guard(purchase)
         elif mapped.kind == EventKind.SUPER_CHAT and not self.cfg.super_chats:
             self.ignored += 1
-        elif mapped.kind == EventKind.GUARD:
-            if self.cfg.guard_template:
-                text = self.cfg.guard_template.format(uname=mapped.uname, role=mapped.text)
-                self._hand_off(ChatEvent(**{**mapped.__dict__, "text": text}))
+        elif mapped.kind == EventKind.SUPER_CHAT and mapped.msg_id and self._paid_ids.seen(mapped.msg_id):
+            self.drops["duplicate_paid"] += 1
         else:
+            if mapped.kind == EventKind.RECALL and mapped.msg_id:
+                self._paid_ids.seen(mapped.msg_id)
             self._hand_off(mapped)
 
     def _hand_off(self, event: ChatEvent) -> None:
@@ -314,8 +348,26 @@ class BilibiliChatSource:
             )
         )
 
+    def _thank_guard(self, purchase: GuardPurchase) -> None:
+        template = (purchase.renewal and self.cfg.guard_renew_template) or self.cfg.guard_template
+        if not template:
+            return
+        action = "续费" if purchase.renewal else "开通"
+        self._hand_off(
+            ChatEvent(
+                text=template.format(uname=purchase.uname, role=purchase.role, action=action),
+                uid=purchase.uid,
+                uname=purchase.uname,
+                kind=EventKind.GUARD,
+                guard_level=purchase.level,
+                price=purchase.price,
+            )
+        )
+
     async def _flush_gifts(self) -> None:
         while True:
             await asyncio.sleep(min(0.5, self.cfg.gift_merge_s / 2))
             for tally in self._gifts.due():
                 self._thank(tally)
+            for purchase in self._guards.due():
+                self._thank_guard(purchase)

@@ -143,23 +143,21 @@ def _privmsg(msg: IrcMessage) -> ChatEvent | Skipped:
     if len(msg.params) < 2:
         return Skipped("malformed")
     tags = msg.tags
-    text = msg.trailing
-    if text.startswith("\x01ACTION ") and text.endswith("\x01"):  # /me waves
-        text = text[len("\x01ACTION ") : -1]
     bits = _int(tags.get("bits", ""))
-    text = _spoken_text(text, tags.get("emotes", ""), bits)
+    text = _spoken_text(msg.trailing, tags.get("emotes", ""), bits)
     if not text:
         return Skipped("cheer without text" if bits > 0 else "emote only")
     badges = _badges(tags.get("badges", ""))
     uid = _int(tags.get("user-id", ""))
     months = _int(_badges(tags.get("badge-info", "")).get("subscriber", ""))
+    hype = _hype_chat_amount(tags)
     return ChatEvent(
         text=text,
         uid=uid,
         uname=_display_name(msg),
-        kind=EventKind.SUPER_CHAT if bits > 0 else EventKind.DANMAKU,
+        kind=EventKind.SUPER_CHAT if bits > 0 or hype > 0 else EventKind.DANMAKU,
         msg_id=tags.get("id", ""),
-        price=bits / 100,  # 100 bits ~ 1 USD
+        price=hype or bits / 100,  # 100 bits ~ 1 USD
         role=_role(badges, tags, uid),
         medal_level=months if "subscriber" in badges else 0,
         medal_name="subscriber" if "subscriber" in badges else "",
@@ -167,7 +165,27 @@ def _privmsg(msg: IrcMessage) -> ChatEvent | Skipped:
     )
 
 
+def _hype_chat_amount(tags: dict[str, str]) -> float:
+    """A Hype Chat (a paid, pinned message) pays `pinned-chat-paid-amount` in minor units of its currency:
+    1400 with exponent 2 is 14.00. 0 when the message is not one."""
+    amount = _int(tags.get("pinned-chat-paid-amount", ""))
+    exponent = min(_int(tags.get("pinned-chat-paid-exponent", "")), 8)
+    return amount / 10**exponent if amount > 0 else 0.0
+
+
+def _without_action(text: str) -> str:
+    """`/me waves` arrives as CTCP ACTION (`\\x01ACTION waves\\x01`); an empty `/me` as `\\x01ACTION\\x01`."""
+    if text.startswith("\x01ACTION") and text.endswith("\x01") and len(text) >= len("\x01ACTION\x01"):
+        inner = text[len("\x01ACTION") : -1]
+        if not inner or inner[0] == " ":
+            return inner[1:]
+    return text
+
+
 def _spoken_text(text: str, emotes: str, bits: int) -> str:
+    """What is read of a message (PRIVMSG or USERNOTICE): the /me wrapper, emotes (their ranges count in
+    the text inside the wrapper) and a cheer's cheermotes removed."""
+    text = _without_action(text)
     text = _without_emotes(text, emotes)
     if bits > 0:
         text = _without_cheermotes(text, bits)
@@ -191,7 +209,10 @@ def _usernotice(msg: IrcMessage) -> ChatEvent | Alert | Skipped | None:
     base = Alert(kind="sub", uid=uid, uname=_display_name(msg), msg_id=tags.get("id", ""), role=role, plan=plan)
     if notice in ("sub", "resub"):
         message = _spoken_text(msg.trailing, tags.get("emotes", ""), 0) if len(msg.params) > 1 else ""
-        months = max(1, _int(tags.get("msg-param-cumulative-months", "")))
+        # msg-param-cumulative-months since 2019; older notices (and some clients' replays) carry only
+        # msg-param-months.
+        months = _int(tags.get("msg-param-cumulative-months", "")) or _int(tags.get("msg-param-months", ""))
+        months = max(1, months)
         return replace(base, months=months, price=price, message=message)
     if notice == "subgift" and tags.get("msg-param-community-gift-id"):
         return Skipped("gift bundle part")  # one `submysterygift` line already counts the whole bundle

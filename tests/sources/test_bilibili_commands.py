@@ -166,7 +166,7 @@ def test_super_chat_guard_ban_recall_and_notices() -> None:
     toast = map_command(
         {
             "cmd": "USER_TOAST_MSG",
-            "data": {"uid": 3, "username": "金主", "guard_level": 3, "price": 198000, "role_name": "舰长", "op_type": 1},
+            "data": {"uid": 3, "username": "金主", "guard_level": 3, "price": 198000, "op_type": 1},
         }
     )
     assert toast == GuardPurchase(3, "金主", 3, "舰长", 198, renewal=False)

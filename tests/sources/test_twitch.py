@@ -26,7 +26,7 @@ from bot.sources.twitch import TwitchChatSource
 from bot.sources.twitch_credentials import load_twitch_credentials
 from bot.sources.twitch_fake_server import FakeTwitchServer
 from tests.conftest import ZH_REF
-from tests.sources.test_twitch_irc import privmsg, usernotice
+from tests.sources.test_twitch_irc import CAPTURES, privmsg, usernotice
 
 Tls = tuple[ssl.SSLContext, ssl.SSLContext]
 TOKEN = "abcdef0123456789abcdef0123456"
@@ -356,3 +356,40 @@ async def test_a_bug_on_one_line_reconnects_instead_of_ending_the_source(
 def test_silence_must_outlast_the_ping_interval() -> None:
     with pytest.raises(ValueError, match="silent_after_s"):
         twitch_cfg(6697, ping_every_s=60, silent_after_s=30)
+
+
+async def test_a_hype_chat_jumps_the_waiting_chat_as_a_paid_message(tls: Tls, tmp_path: Path) -> None:
+    server = FakeTwitchServer(tls[0], channel="dallas")
+    await server.start()
+    cfg = parse_config(
+        {
+            "voices": [{"id": "zh", "ref_audio": ZH_REF, "ref_text": "你好"}],
+            "source": {"type": "twitch", "channel": "dallas", "host": "127.0.0.1", "port": server.port},
+            "output": {"type": "null"},
+            "http": {"enabled": False},
+            "state_dir": str(tmp_path / "state"),
+        },
+        tmp_path / "config.yaml",
+    )
+    assert isinstance(cfg.source, TwitchSource)
+    source = TwitchChatSource(cfg.source, ssl_context=tls[1], backoff=Backoff(base_s=0.05, cap_s=0.1), environ={})
+    synth = FakeSynthesizer(voices=["zh"], delay_s=1.0)
+    sink = RecordingSink()
+    daemon = Daemon(cfg, source, lambda: synth, sink)
+    task = asyncio.create_task(daemon.run())
+    try:
+        await until(lambda: daemon.ready, 20, "the daemon to be ready")
+        await server.send(privmsg("first in line", id="a-1", **{"user-id": "41"}))
+        await until(lambda: bool(synth.calls), 10, "the first message in synthesis")
+        chat = [privmsg(f"waiting chat {i}", id=f"w-{i}", **{"user-id": str(50 + i)}) for i in range(3)]
+        hype = CAPTURES[0].replace("#pajlada", "#dallas")  # Chatterino's capture: NOK 14.00
+        await server.send(*chat, hype)
+        await until(lambda: len(sink.played) == 5, 30, "every message")
+    finally:
+        daemon.request_stop()
+        await asyncio.wait_for(task, 30)
+        await server.close()
+    order = [u.request for u in sink.played]
+    assert order[1].text.endswith("Title: Beating the record. but who is recordingLOL"), [r.text for r in order]
+    assert order[1].paid and order[1].event.kind == EventKind.SUPER_CHAT and order[1].event.price == 14.0
+    assert [r.paid for r in order[2:]] == [False, False, False]

@@ -218,14 +218,14 @@ def _gift_v2(data: dict[str, Any]) -> list[GiftTally] | Skipped:
         GiftTally(
             broadcast.uid,
             broadcast.uname,
-            g.name,
+            g.gift_name,
             g.num,
             g.total_coin / GOLD_PER_YUAN if g.coin_type == "gold" else 0.0,
             broadcast.guard_level,
             g.tid,
         )
         for g in broadcast.gifts
-        if g.name and g.num > 0 and g.total_coin >= 0
+        if g.gift_name and g.num > 0 and g.total_coin >= 0
     ]
     return tallies or Skipped("bad_gift_v2")
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -34,7 +35,6 @@ _LAYOUT: dict[str, list[tuple[str, int, int, str]]] = {
         ("total_coin", 7, _INT, ""),
         ("coin_type", 8, _STR, ""),
         ("tid", 9, _STR, ""),
-        ("timestamp", 10, _INT, ""),
     ],
     "SendGiftBroadcast": [
         ("uid", 1, _INT, ""),
@@ -73,8 +73,10 @@ class BadGiftPayload(ValueError):
 
 @dataclass(frozen=True)
 class GiftItem:
+    """One entry of `gift_list`, field for field (the names are the layout's)."""
+
     gift_id: int
-    name: str
+    gift_name: str
     num: int
     price: int
     """Gold coins per gift (1000 = ¥1)."""
@@ -118,18 +120,7 @@ def decode_send_gift_v2(data: dict[str, Any]) -> GiftBroadcast:
         medal_level=int(medal.medal_level),
         medal_name=str(medal.medal_name),
         medal_anchor_uid=int(medal.target_id),
-        gifts=tuple(
-            GiftItem(
-                gift_id=int(g.gift_id),
-                name=str(g.gift_name),
-                num=int(g.num),
-                price=int(g.price),
-                total_coin=int(g.total_coin),
-                coin_type=str(g.coin_type),
-                tid=str(g.tid),
-            )
-            for g in message.gift_list
-        ),
+        gifts=tuple(GiftItem(**{f.name: getattr(g, f.name) for f in dataclasses.fields(GiftItem)}) for g in message.gift_list),
     )
 
 
@@ -140,13 +131,5 @@ def encode_send_gift_v2(broadcast: GiftBroadcast) -> str:
     message.medal_info.medal_name = broadcast.medal_name
     message.medal_info.target_id = broadcast.medal_anchor_uid
     for g in broadcast.gifts:
-        message.gift_list.add(
-            gift_id=g.gift_id,
-            gift_name=g.name,
-            num=g.num,
-            price=g.price,
-            total_coin=g.total_coin,
-            coin_type=g.coin_type,
-            tid=g.tid,
-        )
+        message.gift_list.add(**asdict(g))
     return base64.b64encode(message.SerializeToString()).decode("ascii")

@@ -233,7 +233,7 @@ def test_malformed_commands_never_raise(junk: Any, name: str) -> None:
 
 
 def v2_gift(tid: str = "1733-abc", num: int = 5, total_coin: int = 500, uid: int = 3) -> dict[str, Any]:
-    item = GiftItem(gift_id=31036, name="小花花", num=num, price=100, total_coin=total_coin, coin_type="gold", tid=tid)
+    item = GiftItem(31036, "小花花", num=num, price=100, total_coin=total_coin, coin_type="gold", tid=tid)
     pb = encode_send_gift_v2(GiftBroadcast(uid, "金主", 3, 12, "狸宝", 777, (item,)))
     return {"cmd": "SEND_GIFT_V2", "data": {"dmscore": 56, "pb": pb}}
 

@@ -87,6 +87,9 @@ class GiftItem:
     """The transaction id: the same gift's SEND_GIFT (v1) copy carries the same `tid`."""
 
 
+_GIFT_ITEM_FIELDS = [f.name for f in dataclasses.fields(GiftItem)]
+
+
 @dataclass(frozen=True)
 class GiftBroadcast:
     uid: int
@@ -120,7 +123,7 @@ def decode_send_gift_v2(data: dict[str, Any]) -> GiftBroadcast:
         medal_level=int(medal.medal_level),
         medal_name=str(medal.medal_name),
         medal_anchor_uid=int(medal.target_id),
-        gifts=tuple(GiftItem(**{f.name: getattr(g, f.name) for f in dataclasses.fields(GiftItem)}) for g in message.gift_list),
+        gifts=tuple(GiftItem(**{f: getattr(g, f) for f in _GIFT_ITEM_FIELDS}) for g in message.gift_list),
     )
 
 

@@ -214,6 +214,11 @@ class BilibiliSource(Strict):
     guard_renew_template: str | None = Field(
         default=None, description="a renewal's own wording, e.g. '感谢{uname}续费{role}'; null = guard_template"
     )
+    entry_template: str | None = Field(default=None, description="a viewer entered, e.g. '欢迎{uname}'; null = silent")
+    follow_template: str | None = Field(default=None, description="e.g. '感谢{uname}的关注'; null = silent")
+    share_template: str | None = Field(default=None, description="e.g. '感谢{uname}分享直播间'; null = silent")
+    live_template: str | None = Field(default=None, description="said when the room goes live; null = silent")
+    offline_template: str | None = Field(default=None, description="said when the room goes off air; null = silent")
     silent_after_s: float = Field(default=70.0, ge=1, description="no data (not even a heartbeat reply): reconnect")
     backoff_cap_s: float = Field(default=60.0, ge=1, le=600)
     handoff_size: int = Field(default=1000, ge=1, le=100_000, description="events buffered for the filter")
@@ -223,6 +228,10 @@ class BilibiliSource(Strict):
         _check_template(self.gift_template, ("uname", "gift", "count", "yuan"), "gift_template")
         _check_template(self.guard_template, ("uname", "role", "action"), "guard_template")
         _check_template(self.guard_renew_template, ("uname", "role", "action"), "guard_renew_template")
+        for key in ("entry_template", "follow_template", "share_template"):
+            _check_template(getattr(self, key), ("uname",), key)
+        for key in ("live_template", "offline_template"):
+            _check_template(getattr(self, key), (), key)
         return self
 
 
@@ -251,6 +260,9 @@ class TwitchSource(Strict):
     raid_template: str | None = Field(
         default=None, description="e.g. 'Welcome, {uname} is raiding with {viewers} viewers!'; null = silent"
     )
+    bits_template: str | None = Field(
+        default=None, description="a cheer with no words, e.g. 'Thanks {uname} for {bits} bits!'; null = silent"
+    )
 
     @field_validator("channel")
     @classmethod
@@ -264,6 +276,7 @@ class TwitchSource(Strict):
         _check_template(self.sub_template, ("uname", "plan", "months"), "sub_template")
         _check_template(self.gift_template, ("uname", "count", "plan"), "gift_template")
         _check_template(self.raid_template, ("uname", "viewers"), "raid_template")
+        _check_template(self.bits_template, ("uname", "bits"), "bits_template")
         return self
 
 

@@ -31,12 +31,13 @@ from typing import Any, Protocol
 
 from bot.backoff import Backoff
 from bot.config import BilibiliSource
-from bot.events import ChatEvent, EventKind
+from bot.events import ChatEvent, EventKind, Role
 from bot.sources.bilibili_commands import (
     GiftMerger,
     GiftTally,
     GuardMerger,
     GuardPurchase,
+    Interaction,
     Mapped,
     Notice,
     Skipped,
@@ -295,6 +296,8 @@ class BilibiliChatSource:
             self._notice(mapped)
         elif isinstance(mapped, Skipped):
             self.drops[mapped.reason] += 1
+        elif isinstance(mapped, Interaction):
+            self._interaction(mapped)
         elif isinstance(mapped, GiftTally):
             if mapped.tid and self._paid_ids.seen(f"gift:{mapped.tid}"):
                 self.drops["duplicate_paid"] += 1
@@ -326,10 +329,24 @@ class BilibiliChatSource:
         if notice.kind == "LOG_IN_NOTICE":
             self._warn_anonymous(notice.message or "Bilibili says this connection is not logged in")
         elif notice.kind in ("LIVE", "PREPARING"):
-            self.live = notice.kind == "LIVE"
+            was, self.live = self.live, notice.kind == "LIVE"
             log.info("bilibili: room %d is %s", self.cfg.room_id, "live" if self.live else "off air")
+            said = self.cfg.live_template if self.live else self.cfg.offline_template
+            if said and was != self.live:  # Bilibili sends a burst of LIVE copies: said once
+                self._hand_off(ChatEvent(text=said, uid=self.owner_uid, kind=EventKind.SYSTEM, role=Role.STREAMER))
         else:
             log.warning("bilibili: %s from Bilibili: %s", notice.kind, notice.message[:200])
+
+    def _interaction(self, seen: Interaction) -> None:
+        """Entries, follows and shares are said only with the streamer's template, as the viewer's own
+        (unpaid) message: muted viewers stay silent, and a flood of entries is rate-limited and shed."""
+        templates = {"entry": self.cfg.entry_template, "follow": self.cfg.follow_template}
+        template = templates.get(seen.what, self.cfg.share_template)
+        if not template:
+            self.ignored += 1
+            return
+        text = template.format(uname=seen.uname)
+        self._hand_off(ChatEvent(text=text, uid=seen.uid, uname=seen.uname, kind=EventKind.SYSTEM))
 
     def _thank(self, tally: GiftTally) -> None:
         if not self.cfg.gift_template or tally.yuan < self.cfg.gift_min_yuan:

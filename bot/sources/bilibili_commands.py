@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.events import ChatEvent, EventKind, Role
-from bot.sources.bilibili_protobuf import BadGiftPayload, decode_send_gift_v2
+from bot.sources.bilibili_protobuf import BadPayload, decode_interact_word_v2, decode_send_gift_v2
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,19 @@ class Skipped:
     """A command deliberately not spoken, and why (counted by the source)."""
 
     reason: str
+
+
+INTERACTIONS = {1: "entry", 2: "follow", 3: "share", 4: "follow", 5: "follow"}
+"""INTERACT_WORD's `msg_type`: entered, followed, shared, followed specially, followed back."""
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """A viewer entered the room, followed it or shared it (spoken only with the streamer's template)."""
+
+    what: str
+    uid: int
+    uname: str
 
 
 @dataclass(frozen=True)
@@ -212,7 +225,7 @@ def _gift_v2(data: dict[str, Any]) -> list[GiftTally] | Skipped:
     """SEND_GIFT_V2: the same gift as protobuf; one tally per gift in its list."""
     try:
         broadcast = decode_send_gift_v2(data)
-    except BadGiftPayload:
+    except BadPayload:
         return Skipped("bad_gift_v2")
     tallies = [
         GiftTally(
@@ -255,6 +268,20 @@ def _guard(name: str, data: dict[str, Any]) -> GuardPurchase | None:
     return GuardPurchase(uid, uname, level, role, price / GOLD_PER_YUAN, renewal, start)
 
 
+def _interaction(name: str, data: dict[str, Any]) -> Interaction | Skipped | None:
+    """INTERACT_WORD (JSON) or INTERACT_WORD_V2 (protobuf in data.pb)."""
+    if name == "INTERACT_WORD_V2":
+        try:
+            word = decode_interact_word_v2(data)
+        except BadPayload:
+            return Skipped("bad_interact_v2")
+        uid, uname, msg_type = word.uid, word.uname, word.msg_type
+    else:
+        uid, uname, msg_type = _int(data.get("uid")), _str(data.get("uname")), _int(data.get("msg_type"))
+    what = INTERACTIONS.get(msg_type)
+    return Interaction(what, uid, uname) if what and uname else None
+
+
 def _recall(data: dict[str, Any]) -> ChatEvent | None:
     target = _int(data.get("target_id"))
     recall_type = _int(data.get("recall_type"), RECALL_ONE)
@@ -279,7 +306,7 @@ def _cut_off_reason(cmd: dict[str, Any], data: dict[str, Any]) -> str:
     return "; ".join(p for p in parts if p)
 
 
-Mapped = ChatEvent | GiftTally | GuardPurchase | Notice | Skipped
+Mapped = ChatEvent | GiftTally | GuardPurchase | Interaction | Notice | Skipped
 
 
 def map_command(cmd: Any, owner_uid: int = 0) -> Mapped | list[ChatEvent] | list[GiftTally] | None:
@@ -302,6 +329,8 @@ def map_command(cmd: Any, owner_uid: int = 0) -> Mapped | list[ChatEvent] | list
         return _gift_v2(data)
     if name in ("GUARD_BUY", "USER_TOAST_MSG", "USER_TOAST_MSG_V2"):
         return _guard(name, data)
+    if name in ("INTERACT_WORD", "INTERACT_WORD_V2"):
+        return _interaction(name, data)
     if name == "ROOM_BLOCK_MSG":
         uid = _int(data.get("uid", cmd.get("uid")))
         uname = _str(data.get("uname", cmd.get("uname")))

@@ -1,4 +1,5 @@
-"""`SEND_GIFT_V2`: Bilibili's gift broadcast as protobuf (base64 in `data.pb`), decoded by Google's runtime.
+"""`SEND_GIFT_V2` and `INTERACT_WORD_V2`: Bilibili's gift broadcast and viewer interaction (entry, follow,
+share) as protobuf (base64 in `data.pb`), decoded by Google's runtime.
 
 Bilibili publishes no `.proto`; the field layout is the one public clients decode today, declared here as a
 descriptor built at import time rather than a protoc-generated `_pb2` module: no build step, no generated
@@ -7,8 +8,9 @@ table. Only the fields the bot uses are declared; the parser skips the rest (and
 unexpected wire type as an unknown field, so such a field simply reads as absent).
 
 Layout: xfgryujk/blivedm `blivedm/models/pb.py` at 3bf17fe862b8c2fc6bc04c81c3f0c5db95de93d6 (2026-08-15),
-`SendGiftBroadcast`; the same numbers are decoded by other public clients (uid 1, uname 2, guard_level 5,
-medal_info 8, gift_list 10; per gift: id 1, name 2, num 3, price 5, total_coin 7, coin_type 8, tid 9).
+`SendGiftBroadcast` and `InteractWordV2`; the gift's numbers are decoded alike by other public clients
+(uid 1, uname 2, guard_level 5, medal_info 8, gift_list 10; per gift: id 1, name 2, num 3, price 5,
+total_coin 7, coin_type 8, tid 9).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ _LAYOUT: dict[str, list[tuple[str, int, int, str]]] = {
         ("medal_info", 8, _MSG, "MedalInfo"),
         ("gift_list", 10, _MSG, "GiftItem"),
     ],
+    "InteractWord": [("uid", 1, _INT, ""), ("uname", 2, _STR, ""), ("msg_type", 5, _INT, "")],
 }
 _REPEATED = {("SendGiftBroadcast", "gift_list")}
 _PACKAGE = "ishowtts.bilibili"
@@ -50,8 +53,8 @@ MAX_PB_CHARS = 64 * 1024
 """A real gift broadcast is a few hundred bytes; anything this long is not one."""
 
 
-def _message_class(name: str) -> Any:
-    proto = descriptor_pb2.FileDescriptorProto(name="bilibili_send_gift_v2.proto", package=_PACKAGE, syntax="proto3")
+def _message_classes() -> dict[str, Any]:
+    proto = descriptor_pb2.FileDescriptorProto(name="bilibili_live_v2.proto", package=_PACKAGE, syntax="proto3")
     for message, fields in _LAYOUT.items():
         declared = proto.message_type.add(name=message)
         for field, number, kind, nested in fields:
@@ -61,14 +64,14 @@ def _message_class(name: str) -> Any:
                 added.type_name = f".{_PACKAGE}.{nested}"
     pool = descriptor_pool.DescriptorPool()
     pool.Add(proto)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.{name}"))
+    return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.{name}")) for name in _LAYOUT}
 
 
-_SendGiftBroadcast = _message_class("SendGiftBroadcast")
+_MESSAGES = _message_classes()
 
 
-class BadGiftPayload(ValueError):
-    """`data.pb` is missing, not base64, or not a gift broadcast (truncated, corrupt)."""
+class BadPayload(ValueError):
+    """`data.pb` is missing, not base64, or not the message it should be (truncated, corrupt)."""
 
 
 @dataclass(frozen=True)
@@ -101,20 +104,25 @@ class GiftBroadcast:
     gifts: tuple[GiftItem, ...]
 
 
-def decode_send_gift_v2(data: dict[str, Any]) -> GiftBroadcast:
-    """`SEND_GIFT_V2`'s `data` to a GiftBroadcast; BadGiftPayload when it cannot be read."""
+def _parse(data: dict[str, Any], name: str) -> Any:
     encoded = data.get("pb")
     if not isinstance(encoded, str) or not encoded or len(encoded) > MAX_PB_CHARS:
-        raise BadGiftPayload("no data.pb")
+        raise BadPayload("no data.pb")
     try:
         raw = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as err:
-        raise BadGiftPayload(f"data.pb is not base64: {err}") from None
-    message = _SendGiftBroadcast()
+        raise BadPayload(f"data.pb is not base64: {err}") from None
+    message = _MESSAGES[name]()
     try:
         message.ParseFromString(raw)
     except DecodeError as err:
-        raise BadGiftPayload(f"data.pb is not a gift broadcast: {err}") from None
+        raise BadPayload(f"data.pb is not a {name}: {err}") from None
+    return message
+
+
+def decode_send_gift_v2(data: dict[str, Any]) -> GiftBroadcast:
+    """`SEND_GIFT_V2`'s `data` to a GiftBroadcast; BadPayload when it cannot be read."""
+    message = _parse(data, "SendGiftBroadcast")
     medal = message.medal_info
     return GiftBroadcast(
         uid=int(message.uid),
@@ -127,9 +135,30 @@ def decode_send_gift_v2(data: dict[str, Any]) -> GiftBroadcast:
     )
 
 
+@dataclass(frozen=True)
+class InteractWord:
+    uid: int
+    uname: str
+    msg_type: int
+    """1 entered the room, 2 followed, 3 shared it, 4 followed specially, 5 followed back."""
+
+
+def decode_interact_word_v2(data: dict[str, Any]) -> InteractWord:
+    """`INTERACT_WORD_V2`'s `data` to an InteractWord; BadPayload when it cannot be read."""
+    message = _parse(data, "InteractWord")
+    return InteractWord(int(message.uid), str(message.uname), int(message.msg_type))
+
+
+def encode_interact_word_v2(word: InteractWord) -> str:
+    """The inverse, for the fake live server and tests."""
+    message = _MESSAGES["InteractWord"](uid=word.uid, uname=word.uname, msg_type=word.msg_type)
+    return base64.b64encode(message.SerializeToString()).decode("ascii")
+
+
 def encode_send_gift_v2(broadcast: GiftBroadcast) -> str:
     """The inverse, for the fake live server and tests: `data.pb` as Bilibili sends it."""
-    message = _SendGiftBroadcast(uid=broadcast.uid, uname=broadcast.uname, guard_level=broadcast.guard_level)
+    message = _MESSAGES["SendGiftBroadcast"](uid=broadcast.uid, uname=broadcast.uname)
+    message.guard_level = broadcast.guard_level
     message.medal_info.medal_level = broadcast.medal_level
     message.medal_info.medal_name = broadcast.medal_name
     message.medal_info.target_id = broadcast.medal_anchor_uid

@@ -55,7 +55,7 @@ class Alert:
     """A USERNOTICE worth thanking for. The source turns it into speech with the streamer's templates, so
     this keeps the facts: who, which plan, how many, and what the viewer wrote with a resub."""
 
-    kind: Literal["sub", "gift", "raid"]
+    kind: Literal["sub", "gift", "raid", "bits"]
     uid: int
     uname: str
     msg_id: str = ""
@@ -64,7 +64,7 @@ class Alert:
     """Prime, Tier 1, Tier 2 or Tier 3."""
     months: int = 0
     count: int = 0
-    """Subs given (gift); viewers brought (raid)."""
+    """Subs given (gift); viewers brought (raid); bits cheered (bits)."""
     price: float = 0.0
     """What it cost in USD (list price), for a paid event's priority."""
     message: str = ""
@@ -139,16 +139,19 @@ def to_event(msg: IrcMessage, channel: str) -> ChatEvent | Alert | Skipped | Non
     return None
 
 
-def _privmsg(msg: IrcMessage) -> ChatEvent | Skipped:
+def _privmsg(msg: IrcMessage) -> ChatEvent | Alert | Skipped:
     if len(msg.params) < 2:
         return Skipped("malformed")
     tags = msg.tags
     bits = _int(tags.get("bits", ""))
     text = _spoken_text(msg.trailing, tags.get("emotes", ""), bits)
-    if not text:
-        return Skipped("cheer without text" if bits > 0 else "emote only")
     badges = _badges(tags.get("badges", ""))
     uid = _int(tags.get("user-id", ""))
+    if not text and bits > 0:  # only cheermotes: thanked with the streamer's template, if any
+        role = _role(badges, tags, uid)
+        return Alert("bits", uid, _display_name(msg), tags.get("id", ""), role, count=bits, price=bits / 100)
+    if not text:
+        return Skipped("emote only")
     months = _int(_badges(tags.get("badge-info", "")).get("subscriber", ""))
     hype = _hype_chat_amount(tags)
     return ChatEvent(

@@ -26,7 +26,7 @@ from bot.sources.bilibili import BilibiliChatSource
 from bot.sources.bilibili_fake_server import HEADER, OP_COMMAND, FakeBilibiliServer, pack
 from tests.conftest import ZH_REF
 from tests.sources.conftest import start_server
-from tests.sources.test_bilibili_commands import danmu, gift, v2_gift
+from tests.sources.test_bilibili_commands import danmu, gift, interact_v2, v2_gift
 from tests.sources.test_twitch import RecordingSink, until
 
 Tls = tuple[ssl.SSLContext, ssl.SSLContext]
@@ -110,6 +110,22 @@ async def test_the_real_captures_stream_through_without_harm(
         # they are skipped and counted without dropping the connection.
         assert run.source.connects == 1 and run.source.reconnect_reasons == []
         assert run.source.drops["bad_frame"] >= 1
+
+
+async def test_follows_shares_entries_and_going_live_only_with_templates(
+    tls: Tls, source_cfg: Callable[..., BilibiliSource]
+) -> None:
+    templates = {"follow_template": "感谢{uname}的关注", "live_template": "开播啦", "offline_template": "下播了"}
+    async with running(tls, source_cfg(**templates)) as run:
+        live = {"cmd": "LIVE", "roomid": 424242}
+        await run.server.send([interact_v2(1), interact_v2(2), interact_v2(3), live, live, {"cmd": "PREPARING"}])
+        await run.server.send([danmu("最后一条")])
+        follow, went_live, went_off, last = await run.wait_for(4)
+        assert (follow.kind, follow.text, follow.uid) == (EventKind.SYSTEM, "感谢路人的关注", 8)
+        assert follow.role == Role.VIEWER
+        assert (went_live.text, went_live.role) == ("开播啦", Role.STREAMER)  # two LIVE copies: said once
+        assert went_off.text == "下播了" and last.text == "最后一条"
+        assert run.source.ignored >= 2  # the entry and the share: no template
 
 
 async def test_server_closing_the_socket_reconnects_within_the_backoff(

@@ -18,11 +18,18 @@ from bot.sources.bilibili_commands import (
     GiftTally,
     GuardMerger,
     GuardPurchase,
+    Interaction,
     Notice,
     Skipped,
     map_command,
 )
-from bot.sources.bilibili_protobuf import GiftBroadcast, GiftItem, encode_send_gift_v2
+from bot.sources.bilibili_protobuf import (
+    GiftBroadcast,
+    GiftItem,
+    InteractWord,
+    encode_interact_word_v2,
+    encode_send_gift_v2,
+)
 
 SAMPLES = Path(__file__).parent / "fixtures" / "live-cmd-subset.jsonl"
 """Picked from ../shared/bilibili/live-cmd-samples.jsonl (sjh8130/bili_danmaku's protocol notebook, masked):
@@ -84,7 +91,7 @@ def test_every_real_capture_maps_or_is_ignored_without_error() -> None:
     # 6 DANMU_MSG (incl. variants): one mode 7 (positioned JSON) and one sticker (dm_type 1) are not speech,
     # two are lottery keywords (info[0][9] = 2); DANMU_MSG_MIRROR (a linked room's chat) is not this room's.
     assert kinds["danmaku"] == 2
-    assert kinds["Skipped"] == 3  # the two lottery danmaku, and SEND_GIFT_V2 whose pb is masked as "..."
+    assert kinds["Skipped"] == 4  # the two lottery danmaku; SEND_GIFT_V2 and INTERACT_WORD_V2 (pb masked)
     assert kinds["ban"] == 5
     assert kinds["Notice"] >= 7  # LIVE, PREPARING, WARNING, CUT_OFF
     assert kinds["NoneType"] >= 30  # kinds the bot does not care about
@@ -322,3 +329,18 @@ def test_cut_off_v2_gives_its_reason() -> None:
     }
     assert map_command(cut) == Notice("CUT_OFF_V2", "直播间违规; 原因: 画面违规")
     assert map_command(capture("CUT_OFF")) == Notice("CUT_OFF", "xxx")
+
+
+def interact_v2(msg_type: int, uid: int = 8, uname: str = "路人") -> dict[str, Any]:
+    pb = encode_interact_word_v2(InteractWord(uid, uname, msg_type))
+    return {"cmd": "INTERACT_WORD_V2", "data": {"dmscore": 12, "pb": pb}}
+
+
+def test_entries_follows_and_shares_in_json_and_protobuf() -> None:
+    assert map_command(interact_v2(2)) == Interaction("follow", 8, "路人")
+    assert map_command(interact_v2(1)) == Interaction("entry", 8, "路人")
+    assert map_command({"cmd": "INTERACT_WORD", "data": {"uid": 9, "uname": "甲", "msg_type": 3}}) == Interaction(
+        "share", 9, "甲"
+    )
+    assert map_command(interact_v2(99)) is None
+    assert map_command({"cmd": "INTERACT_WORD_V2", "data": {"pb": "xxx"}}) == Skipped("bad_interact_v2")

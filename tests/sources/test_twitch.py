@@ -176,25 +176,29 @@ async def test_subs_gifts_and_raids_are_worded_with_the_streamers_templates(tls:
         "sub_template": "Thanks {uname} for the {plan} sub, {months} months!",
         "gift_template": "{uname} gifted {count} subs!",
         "raid_template": "Welcome raiders from {uname}, all {viewers} of you!",
+        "bits_template": "Thanks {uname} for {bits} bits!",
     }
     notices = (
         usernotice("resub", "love this Kappa", emotes="25:10-14", **{"msg-param-cumulative-months": "7"}),
         usernotice("submysterygift", **{"msg-param-mass-gift-count": "3", "msg-param-community-gift-id": "g1"}),
         usernotice("subgift", **{"msg-param-community-gift-id": "g1", "msg-param-recipient-display-name": "a"}),
         usernotice("raid", **{"msg-param-displayName": "BigStreamer", "msg-param-viewerCount": "120"}),
+        privmsg("Cheer500", bits="500"),
     )
     async with running(tls, **templates) as run:
         await run.server.send(*notices)
-        sub, gift, raid = await run.wait_for(3)
+        sub, gift, raid, bits = await run.wait_for(4)
         assert (sub.kind, sub.text) == (EventKind.GUARD, "Thanks Ronni for the Tier 1 sub, 7 months! love this")
         assert (gift.kind, gift.text, gift.price) == (EventKind.GIFT, "Ronni gifted 3 subs!", 14.97)
         assert (raid.kind, raid.text) == (EventKind.GIFT, "Welcome raiders from BigStreamer, all 120 of you!")
+        assert (bits.kind, bits.text, bits.price) == (EventKind.GIFT, "Thanks ronni for 500 bits!", 5.0)
         await until(lambda: run.source.drops["gift bundle part"] == 1, 5, "the bundle's part")
     async with running(tls) as run:  # no templates: only what the viewer wrote with the resub is read
         await run.server.send(*notices, privmsg("after"))
         resub, after = await run.wait_for(2)
         assert (resub.kind, resub.text, resub.uid) == (EventKind.GUARD, "love this", 87654321)
         assert after.text == "after" and run.source.ignored >= 2
+        assert run.source.drops["cheer without text"] == 1
 
 
 def test_a_template_with_an_unknown_field_is_refused() -> None:

@@ -315,8 +315,8 @@ class BilibiliChatSource:
         elif mapped.kind == EventKind.SUPER_CHAT and mapped.msg_id and self._paid_ids.seen(mapped.msg_id):
             self.drops["duplicate_paid"] += 1
         else:
-            if mapped.kind == EventKind.RECALL and mapped.msg_id:
-                self._paid_ids.seen(mapped.msg_id)
+            if mapped.kind == EventKind.RECALL and mapped.msg_id.startswith("sc:"):
+                self._paid_ids.seen(mapped.msg_id)  # a replayed copy of the deleted super chat is not read
             self._hand_off(mapped)
 
     def _hand_off(self, event: ChatEvent) -> None:

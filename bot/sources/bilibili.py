@@ -340,8 +340,8 @@ class BilibiliChatSource:
     def _interaction(self, seen: Interaction) -> None:
         """Entries, follows and shares are said only with the streamer's template, as the viewer's own
         (unpaid) message: muted viewers stay silent, and a flood of entries is rate-limited and shed."""
-        templates = {"entry": self.cfg.entry_template, "follow": self.cfg.follow_template}
-        template = templates.get(seen.what, self.cfg.share_template)
+        cfg = self.cfg
+        template = {"entry": cfg.entry_template, "follow": cfg.follow_template, "share": cfg.share_template}[seen.what]
         if not template:
             self.ignored += 1
             return

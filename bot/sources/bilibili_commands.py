@@ -1,8 +1,8 @@
 """Bilibili live-room commands (the `cmd` objects of the websocket protocol) to typed ChatEvents.
 
 Pure functions, no I/O: everything the live server sends passes through `map_command`, so it must be
-cheap for the ~150 kinds we ignore and must never raise — malformed or unexpected shapes return None
-(and are counted by the caller). Field positions of DANMU_MSG's `info` array follow the web client:
+cheap for the ~150 kinds we ignore and must never raise — malformed or unexpected shapes return None or
+a Skipped with the reason (counted by the caller). Field positions of DANMU_MSG's `info` array follow the web client:
 info[0] meta (mode, dmid at 5, danmaku type at 9, dm_type at 12, emoticon, extra JSON), info[1] text,
 info[2] user [uid, name, is_admin, ...], info[3] fan medal [level, name, anchor name, room id, ..., anchor uid
 at 12], info[7] guard level.
@@ -23,7 +23,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from bot.events import ChatEvent, EventKind, Role
 from bot.sources.bilibili_protobuf import BadPayload, decode_interact_word_v2, decode_send_gift_v2
@@ -47,7 +47,8 @@ class Skipped:
     reason: str
 
 
-INTERACTIONS = {1: "entry", 2: "follow", 3: "share", 4: "follow", 5: "follow"}
+InteractionKind = Literal["entry", "follow", "share"]
+INTERACTIONS: dict[int, InteractionKind] = {1: "entry", 2: "follow", 3: "share", 4: "follow", 5: "follow"}
 """INTERACT_WORD's `msg_type`: entered, followed, shared, followed specially, followed back."""
 
 
@@ -55,7 +56,7 @@ INTERACTIONS = {1: "entry", 2: "follow", 3: "share", 4: "follow", 5: "follow"}
 class Interaction:
     """A viewer entered the room, followed it or shared it (spoken only with the streamer's template)."""
 
-    what: str
+    what: InteractionKind
     uid: int
     uname: str
 

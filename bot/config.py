@@ -212,7 +212,17 @@ class BilibiliSource(Strict):
     gift_template: str | None = Field(default=None, description="e.g. '谢谢{uname}送的{count}个{gift}'; null = silent")
     gift_min_yuan: float = Field(default=0.0, ge=0, description="thank only for gifts worth this much (free = 0)")
     gift_merge_s: float = Field(default=3.0, gt=0, le=60, description="a combo within this window is one thank-you")
-    guard_template: str | None = Field(default=None, description="e.g. '感谢{uname}开通{role}'; null = silent")
+    guard_template: str | None = Field(
+        default=None, description="e.g. '感谢{uname}{action}{role}' ({action}: 开通 or 续费); null = silent"
+    )
+    guard_renew_template: str | None = Field(
+        default=None, description="a renewal's own wording, e.g. '感谢{uname}续费{role}'; null = guard_template"
+    )
+    entry_template: str | None = Field(default=None, description="a viewer entered, e.g. '欢迎{uname}'; null = silent")
+    follow_template: str | None = Field(default=None, description="e.g. '感谢{uname}的关注'; null = silent")
+    share_template: str | None = Field(default=None, description="e.g. '感谢{uname}分享直播间'; null = silent")
+    live_template: str | None = Field(default=None, description="said when the room goes live; null = silent")
+    offline_template: str | None = Field(default=None, description="said when the room goes off air; null = silent")
     silent_after_s: float = Field(default=70.0, ge=1, description="no data (not even a heartbeat reply): reconnect")
     backoff_cap_s: float = Field(default=60.0, ge=1, le=600)
     handoff_size: int = Field(default=1000, ge=1, le=100_000, description="events buffered for the filter")
@@ -220,7 +230,12 @@ class BilibiliSource(Strict):
     @model_validator(mode="after")
     def _templates(self) -> BilibiliSource:
         _check_template(self.gift_template, ("uname", "gift", "count", "yuan"), "gift_template")
-        _check_template(self.guard_template, ("uname", "role"), "guard_template")
+        _check_template(self.guard_template, ("uname", "role", "action"), "guard_template")
+        _check_template(self.guard_renew_template, ("uname", "role", "action"), "guard_renew_template")
+        for key in ("entry_template", "follow_template", "share_template"):
+            _check_template(getattr(self, key), ("uname",), key)
+        for key in ("live_template", "offline_template"):
+            _check_template(getattr(self, key), (), key)
         return self
 
 
@@ -249,6 +264,9 @@ class TwitchSource(Strict):
     raid_template: str | None = Field(
         default=None, description="e.g. 'Welcome, {uname} is raiding with {viewers} viewers!'; null = silent"
     )
+    bits_template: str | None = Field(
+        default=None, description="a cheer with no words, e.g. 'Thanks {uname} for {bits} bits!'; null = silent"
+    )
 
     @field_validator("channel")
     @classmethod
@@ -262,6 +280,7 @@ class TwitchSource(Strict):
         _check_template(self.sub_template, ("uname", "plan", "months"), "sub_template")
         _check_template(self.gift_template, ("uname", "count", "plan"), "gift_template")
         _check_template(self.raid_template, ("uname", "viewers"), "raid_template")
+        _check_template(self.bits_template, ("uname", "bits"), "bits_template")
         return self
 
 

@@ -27,7 +27,8 @@ class EventKind(str, Enum):
     BAN = "ban"
     """The room banned `uid`: mute them and purge what they have queued (not speech)."""
     RECALL = "recall"
-    """Message `msg_id` was withdrawn: drop it if not yet spoken (not speech)."""
+    """Message `msg_id` was withdrawn, or with no `msg_id` all of viewer `uid`'s chat: drop it if not yet
+    spoken (not speech)."""
     CLEAR = "clear"
     """The room's whole chat was cleared: drop viewers' chat not yet spoken, keep paid messages (not speech)."""
 

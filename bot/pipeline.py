@@ -428,6 +428,9 @@ class Daemon:
         if event.kind == EventKind.RECALL and event.msg_id:
             n = self.moderator.withdraw(lambda e: e.msg_id == event.msg_id, "recalled")
             log.info("message %s was withdrawn%s", event.msg_id, " before it was spoken" if n else "")
+        elif event.kind == EventKind.RECALL and event.uid:  # the platform withdrew one viewer's chat
+            n = self.moderator.withdraw(lambda e: e.uid == event.uid and e.kind == EventKind.DANMAKU, "recalled")
+            log.info("uid %d's chat was withdrawn: %d waiting message(s) dropped", event.uid, n)
         elif event.kind == EventKind.CLEAR:
             n = self.moderator.withdraw(lambda e: e.role == Role.VIEWER and e.kind == EventKind.DANMAKU, "chat_cleared")
             log.info("the room's chat was cleared: %d waiting message(s) dropped", n)

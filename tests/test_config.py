@@ -180,7 +180,12 @@ def test_bilibili_source_and_sound_card_output_parse(tmp_path: Path) -> None:
     cfg = parse_config(
         {
             "voices": [{"id": "zh", "ref_audio": "a.wav", "ref_text": "你好"}],
-            "source": {"type": "bilibili", "room_id": 123, "gift_template": "谢谢{uname}送的{count}个{gift}"},
+            "source": {
+                "type": "bilibili",
+                "room_id": 123,
+                "gift_template": "谢谢{uname}送的{count}个{gift}",
+                "guard_template": "感谢{uname}{action}{role}",
+            },
             "output": {"type": "sounddevice", "device": 3, "volume": 0.8},
         },
         tmp_path / "config.yaml",
@@ -198,6 +203,10 @@ def test_bilibili_source_and_sound_card_output_parse(tmp_path: Path) -> None:
             "config.yaml: source: gift_template: only {uname}, {gift}, {count}, {yuan} can be filled in",
         ),
         ({"type": "bilibili", "room_id": 1, "sessdata": "x"}, "config.yaml: source.sessdata: unknown key"),
+        (
+            {"type": "bilibili", "room_id": 1, "guard_renew_template": "{months}"},
+            "config.yaml: source: guard_renew_template: only {uname}, {role}, {action} can be filled in",
+        ),
     ],
 )
 def test_bad_bilibili_settings_are_one_line(tmp_path: Path, source: dict[str, object], message: str) -> None:

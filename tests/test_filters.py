@@ -102,7 +102,8 @@ def test_real_danmaku_from_the_captures() -> None:
             out = f.apply(event)
             if isinstance(out, SpeechRequest):
                 said.append(out.text)
-    assert said[:4] == ["九三阅兵，为祖国打call", "蔷薇与铳枪", "太卡了x14", "xxx"]
+    # "九三阅兵，为祖国打call" and "蔷薇与铳枪" are lottery keywords (info[0][9] = 2): the source skips them
+    assert said[:2] == ["太卡了x14", "xxx"]
 
 
 def test_templates_per_event_kind_and_names() -> None:

@@ -31,14 +31,31 @@ from typing import Any, Protocol
 
 from bot.backoff import Backoff
 from bot.config import BilibiliSource
-from bot.events import ChatEvent, EventKind
-from bot.sources.bilibili_commands import GiftMerger, GiftTally, Notice, map_command
+from bot.events import ChatEvent, EventKind, Role
+from bot.sources.bilibili_commands import (
+    GiftMerger,
+    GiftTally,
+    GuardMerger,
+    GuardPurchase,
+    Interaction,
+    Mapped,
+    Notice,
+    Skipped,
+    map_command,
+)
 from bot.sources.bilibili_credentials import BiliCredentials, load_credentials
+from bot.sources.recent_ids import RecentIds
 
 log = logging.getLogger(__name__)
 
 STATUS_ESTABLISHED = 2
 WATCH_S = 0.1
+GUARD_COPIES_S = 2.0
+"""A guard purchase's copies (GUARD_BUY and the toasts) arrive within a second of each other: hold the first
+this long so the thank-you is worded from all of them."""
+PAID_ID_WINDOW_S = 900.0
+"""How long a paid event's id is remembered: its twin, or a replay after a reconnect, within this is not
+read again."""
 
 
 class LiveClient(Protocol):
@@ -110,6 +127,8 @@ class BilibiliChatSource:
         self._backoff = backoff or Backoff(base_s=1.0, cap_s=cfg.backoff_cap_s, stable_s=60.0)
         self._handoff: asyncio.Queue[ChatEvent] = asyncio.Queue(maxsize=cfg.handoff_size)
         self._gifts = GiftMerger(cfg.gift_merge_s)
+        self._guards = GuardMerger(GUARD_COPIES_S)
+        self._paid_ids = RecentIds(PAID_ID_WINDOW_S)
         self._last_data = time.monotonic()
         self._warned_login = False
         self.live: bool | None = None
@@ -263,23 +282,41 @@ class BilibiliChatSource:
             if not isinstance(data, dict) or "cmd" not in data:
                 return  # VIEW (heartbeat reply), VERIFICATION_SUCCESSFUL
             mapped = map_command(data, self.owner_uid)
+            if mapped is None:
+                self.ignored += 1
+            for item in mapped if isinstance(mapped, list) else [] if mapped is None else [mapped]:
+                self._route(item)
         except Exception:  # never let one odd command reach the library's loop
             self.drops["malformed"] += 1
-            return
-        if mapped is None:
-            self.ignored += 1
-        elif isinstance(mapped, Notice):
+
+    def _route(self, mapped: Mapped) -> None:
+        """Paid events are read once per platform id (twins, V1/V2 copies, replays after a reconnect); a
+        super chat withdrawn before it arrived (a replay) is not read either."""
+        if isinstance(mapped, Notice):
             self._notice(mapped)
+        elif isinstance(mapped, Skipped):
+            self.drops[mapped.reason] += 1
+        elif isinstance(mapped, Interaction):
+            self._interaction(mapped)
         elif isinstance(mapped, GiftTally):
+            if mapped.tid and self._paid_ids.seen(f"gift:{mapped.tid}"):
+                self.drops["duplicate_paid"] += 1
+                return
             for tally in self._gifts.add(mapped):
                 self._thank(tally)
+        elif isinstance(mapped, GuardPurchase):
+            if not self._guards.holds(mapped) and self._paid_ids.seen(mapped.key):
+                self.drops["duplicate_paid"] += 1
+                return
+            for purchase in self._guards.add(mapped):
+                self._thank_guard(purchase)
         elif mapped.kind == EventKind.SUPER_CHAT and not self.cfg.super_chats:
             self.ignored += 1
-        elif mapped.kind == EventKind.GUARD:
-            if self.cfg.guard_template:
-                text = self.cfg.guard_template.format(uname=mapped.uname, role=mapped.text)
-                self._hand_off(ChatEvent(**{**mapped.__dict__, "text": text}))
+        elif mapped.kind == EventKind.SUPER_CHAT and mapped.msg_id and self._paid_ids.seen(mapped.msg_id):
+            self.drops["duplicate_paid"] += 1
         else:
+            if mapped.kind == EventKind.RECALL and mapped.msg_id.startswith("sc:"):
+                self._paid_ids.seen(mapped.msg_id)  # a replayed copy of the deleted super chat is not read
             self._hand_off(mapped)
 
     def _hand_off(self, event: ChatEvent) -> None:
@@ -292,10 +329,24 @@ class BilibiliChatSource:
         if notice.kind == "LOG_IN_NOTICE":
             self._warn_anonymous(notice.message or "Bilibili says this connection is not logged in")
         elif notice.kind in ("LIVE", "PREPARING"):
-            self.live = notice.kind == "LIVE"
+            was, self.live = self.live, notice.kind == "LIVE"
             log.info("bilibili: room %d is %s", self.cfg.room_id, "live" if self.live else "off air")
+            said = self.cfg.live_template if self.live else self.cfg.offline_template
+            if said and was != self.live:  # Bilibili sends a burst of LIVE copies: said once
+                self._hand_off(ChatEvent(text=said, uid=self.owner_uid, kind=EventKind.SYSTEM, role=Role.STREAMER))
         else:
             log.warning("bilibili: %s from Bilibili: %s", notice.kind, notice.message[:200])
+
+    def _interaction(self, seen: Interaction) -> None:
+        """Entries, follows and shares are said only with the streamer's template, as the viewer's own
+        (unpaid) message: muted viewers stay silent, and a flood of entries is rate-limited and shed."""
+        cfg = self.cfg
+        template = {"entry": cfg.entry_template, "follow": cfg.follow_template, "share": cfg.share_template}[seen.what]
+        if not template:
+            self.ignored += 1
+            return
+        text = template.format(uname=seen.uname)
+        self._hand_off(ChatEvent(text=text, uid=seen.uid, uname=seen.uname, kind=EventKind.SYSTEM))
 
     def _thank(self, tally: GiftTally) -> None:
         if not self.cfg.gift_template or tally.yuan < self.cfg.gift_min_yuan:
@@ -314,8 +365,26 @@ class BilibiliChatSource:
             )
         )
 
+    def _thank_guard(self, purchase: GuardPurchase) -> None:
+        template = (purchase.renewal and self.cfg.guard_renew_template) or self.cfg.guard_template
+        if not template:
+            return
+        action = "续费" if purchase.renewal else "开通"
+        self._hand_off(
+            ChatEvent(
+                text=template.format(uname=purchase.uname, role=purchase.role, action=action),
+                uid=purchase.uid,
+                uname=purchase.uname,
+                kind=EventKind.GUARD,
+                guard_level=purchase.level,
+                price=purchase.price,
+            )
+        )
+
     async def _flush_gifts(self) -> None:
         while True:
             await asyncio.sleep(min(0.5, self.cfg.gift_merge_s / 2))
             for tally in self._gifts.due():
                 self._thank(tally)
+            for purchase in self._guards.due():
+                self._thank_guard(purchase)

@@ -171,8 +171,9 @@ class TwitchChatSource:
         return None
 
     def _alert(self, alert: Alert) -> None:
-        """Word a sub, gifted subs or a raid with the streamer's template (none: not spoken). A resub's own
-        message is read after the thanks, in the viewer's name, with a paid message's priority."""
+        """Word a sub, gifted subs, a raid or a cheer without words with the streamer's template (none: not
+        spoken). A resub's own message is read after the thanks, in the viewer's name, with a paid message's
+        priority."""
         cfg = self.cfg
         kind = EventKind.GIFT  # a raid brings viewers: thanked like a gift, even while the queue sheds chat
         if alert.kind == "sub":
@@ -189,10 +190,15 @@ class TwitchChatSource:
                 if cfg.gift_template
                 else ""
             )
+        elif alert.kind == "bits":
+            text = cfg.bits_template.format(uname=alert.uname, bits=alert.count) if cfg.bits_template else ""
         else:
             text = cfg.raid_template.format(uname=alert.uname, viewers=alert.count) if cfg.raid_template else ""
         if not text:
-            self.ignored += 1
+            if alert.kind == "bits":
+                self.drops["cheer without text"] += 1
+            else:
+                self.ignored += 1
             return
         event = ChatEvent(
             text=text,

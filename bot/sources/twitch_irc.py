@@ -55,7 +55,7 @@ class Alert:
     """A USERNOTICE worth thanking for. The source turns it into speech with the streamer's templates, so
     this keeps the facts: who, which plan, how many, and what the viewer wrote with a resub."""
 
-    kind: Literal["sub", "gift", "raid"]
+    kind: Literal["sub", "gift", "raid", "bits"]
     uid: int
     uname: str
     msg_id: str = ""
@@ -64,7 +64,7 @@ class Alert:
     """Prime, Tier 1, Tier 2 or Tier 3."""
     months: int = 0
     count: int = 0
-    """Subs given (gift); viewers brought (raid)."""
+    """Subs given (gift); viewers brought (raid); bits cheered (bits)."""
     price: float = 0.0
     """What it cost in USD (list price), for a paid event's priority."""
     message: str = ""
@@ -139,27 +139,28 @@ def to_event(msg: IrcMessage, channel: str) -> ChatEvent | Alert | Skipped | Non
     return None
 
 
-def _privmsg(msg: IrcMessage) -> ChatEvent | Skipped:
+def _privmsg(msg: IrcMessage) -> ChatEvent | Alert | Skipped:
     if len(msg.params) < 2:
         return Skipped("malformed")
     tags = msg.tags
-    text = msg.trailing
-    if text.startswith("\x01ACTION ") and text.endswith("\x01"):  # /me waves
-        text = text[len("\x01ACTION ") : -1]
     bits = _int(tags.get("bits", ""))
-    text = _spoken_text(text, tags.get("emotes", ""), bits)
-    if not text:
-        return Skipped("cheer without text" if bits > 0 else "emote only")
+    text = _spoken_text(msg.trailing, tags.get("emotes", ""), bits)
     badges = _badges(tags.get("badges", ""))
     uid = _int(tags.get("user-id", ""))
+    if not text and bits > 0:  # only cheermotes: thanked with the streamer's template, if any
+        role = _role(badges, tags, uid)
+        return Alert("bits", uid, _display_name(msg), tags.get("id", ""), role, count=bits, price=bits / 100)
+    if not text:
+        return Skipped("emote only")
     months = _int(_badges(tags.get("badge-info", "")).get("subscriber", ""))
+    hype = _hype_chat_amount(tags)
     return ChatEvent(
         text=text,
         uid=uid,
         uname=_display_name(msg),
-        kind=EventKind.SUPER_CHAT if bits > 0 else EventKind.DANMAKU,
+        kind=EventKind.SUPER_CHAT if bits > 0 or hype > 0 else EventKind.DANMAKU,
         msg_id=tags.get("id", ""),
-        price=bits / 100,  # 100 bits ~ 1 USD
+        price=hype or bits / 100,  # 100 bits ~ 1 USD
         role=_role(badges, tags, uid),
         medal_level=months if "subscriber" in badges else 0,
         medal_name="subscriber" if "subscriber" in badges else "",
@@ -167,7 +168,27 @@ def _privmsg(msg: IrcMessage) -> ChatEvent | Skipped:
     )
 
 
+def _hype_chat_amount(tags: dict[str, str]) -> float:
+    """A Hype Chat (a paid, pinned message) pays `pinned-chat-paid-amount` in minor units of its currency:
+    1400 with exponent 2 is 14.00. 0 when the message is not one."""
+    amount = _int(tags.get("pinned-chat-paid-amount", ""))
+    exponent = min(_int(tags.get("pinned-chat-paid-exponent", "")), 8)
+    return amount / 10**exponent if amount > 0 else 0.0
+
+
+def _without_action(text: str) -> str:
+    """`/me waves` arrives as CTCP ACTION (`\\x01ACTION waves\\x01`); an empty `/me` as `\\x01ACTION\\x01`."""
+    if text.startswith("\x01ACTION") and text.endswith("\x01") and len(text) >= len("\x01ACTION\x01"):
+        inner = text[len("\x01ACTION") : -1]
+        if not inner or inner[0] == " ":
+            return inner[1:]
+    return text
+
+
 def _spoken_text(text: str, emotes: str, bits: int) -> str:
+    """What is read of a message (PRIVMSG or USERNOTICE): the /me wrapper, emotes (their ranges count in
+    the text inside the wrapper) and a cheer's cheermotes removed."""
+    text = _without_action(text)
     text = _without_emotes(text, emotes)
     if bits > 0:
         text = _without_cheermotes(text, bits)
@@ -191,7 +212,10 @@ def _usernotice(msg: IrcMessage) -> ChatEvent | Alert | Skipped | None:
     base = Alert(kind="sub", uid=uid, uname=_display_name(msg), msg_id=tags.get("id", ""), role=role, plan=plan)
     if notice in ("sub", "resub"):
         message = _spoken_text(msg.trailing, tags.get("emotes", ""), 0) if len(msg.params) > 1 else ""
-        months = max(1, _int(tags.get("msg-param-cumulative-months", "")))
+        # msg-param-cumulative-months since 2019; older notices (and some clients' replays) carry only
+        # msg-param-months.
+        months = _int(tags.get("msg-param-cumulative-months", "")) or _int(tags.get("msg-param-months", ""))
+        months = max(1, months)
         return replace(base, months=months, price=price, message=message)
     if notice == "subgift" and tags.get("msg-param-community-gift-id"):
         return Skipped("gift bundle part")  # one `submysterygift` line already counts the whole bundle

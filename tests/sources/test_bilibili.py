@@ -4,6 +4,7 @@ HTTP bootstrap, websocket packets): events, reconnects, bad frames, floods and c
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import ssl
@@ -11,16 +12,22 @@ import struct
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.backoff import Backoff
-from bot.config import BilibiliSource
+from bot.config import BilibiliSource, parse_config
+from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent, EventKind, Role
+from bot.pipeline import Daemon
 from bot.sources.bilibili import BilibiliChatSource
 from bot.sources.bilibili_fake_server import HEADER, OP_COMMAND, FakeBilibiliServer, pack
+from tests.conftest import ZH_REF
 from tests.sources.conftest import start_server
-from tests.sources.test_bilibili_commands import danmu
+from tests.sources.test_bilibili_commands import danmu, gift, interact_v2, v2_gift
+from tests.sources.test_twitch import RecordingSink, until
 
 Tls = tuple[ssl.SSLContext, ssl.SSLContext]
 
@@ -103,6 +110,22 @@ async def test_the_real_captures_stream_through_without_harm(
         # they are skipped and counted without dropping the connection.
         assert run.source.connects == 1 and run.source.reconnect_reasons == []
         assert run.source.drops["bad_frame"] >= 1
+
+
+async def test_follows_shares_entries_and_going_live_only_with_templates(
+    tls: Tls, source_cfg: Callable[..., BilibiliSource]
+) -> None:
+    templates = {"follow_template": "感谢{uname}的关注", "live_template": "开播啦", "offline_template": "下播了"}
+    async with running(tls, source_cfg(**templates)) as run:
+        live = {"cmd": "LIVE", "roomid": 424242}
+        await run.server.send([interact_v2(1), interact_v2(2), interact_v2(3), live, live, {"cmd": "PREPARING"}])
+        await run.server.send([danmu("最后一条")])
+        follow, went_live, went_off, last = await run.wait_for(4)
+        assert (follow.kind, follow.text, follow.uid) == (EventKind.SYSTEM, "感谢路人的关注", 8)
+        assert follow.role == Role.VIEWER
+        assert (went_live.text, went_live.role) == ("开播啦", Role.STREAMER)  # two LIVE copies: said once
+        assert went_off.text == "下播了" and last.text == "最后一条"
+        assert run.source.ignored >= 2  # the entry and the share: no template
 
 
 async def test_server_closing_the_socket_reconnects_within_the_backoff(
@@ -236,3 +259,113 @@ def test_heartbeat_reply_is_a_big_endian_u32() -> None:
     # The fake's heartbeat reply is the shape the library reads (protover 1, op 3, u32 popularity).
     frame = pack(3, struct.pack(">I", 7), 1)
     assert HEADER.unpack(frame[:16])[2:4] == (1, 3) and struct.unpack(">I", frame[16:])[0] == 7
+
+
+# -- the whole daemon, fed by the fake live server -------------------------------------------------------
+
+
+def super_chat(sc_id: int | str, text: str, uid: int = 3, cmd: str = "SUPER_CHAT_MESSAGE") -> dict[str, Any]:
+    return {
+        "cmd": cmd,
+        "data": {"id": sc_id, "uid": uid, "price": 30, "message": text, "user_info": {"uname": "金主"}},
+    }
+
+
+def recall(recall_type: int, target: int) -> dict[str, Any]:
+    return {"cmd": "RECALL_DANMU_MSG", "data": {"recall_type": recall_type, "target_id": target}}
+
+
+@asynccontextmanager
+async def live_daemon(tls: Tls, tmp_path: Path, **source: Any) -> AsyncIterator[tuple[FakeBilibiliServer, Daemon]]:
+    """The real daemon reading the fake room, speaking with a fake engine that takes 1 s per message (so
+    what arrives meanwhile waits in the queue) into a recording sink."""
+    server = await start_server(tls)
+    cfg = parse_config(
+        {
+            "voices": [{"id": "zh", "ref_audio": ZH_REF, "ref_text": "你好"}],
+            "source": {"type": "bilibili", "room_id": 4242, **source},
+            "output": {"type": "null"},
+            "http": {"enabled": False},
+            "state_dir": str(tmp_path / "state"),
+        },
+        tmp_path / "config.yaml",
+    )
+    assert isinstance(cfg.source, BilibiliSource)
+    from bot.sources.bilibili_fake_server import loopback_session
+
+    bili = BilibiliChatSource(
+        cfg.source,
+        session_factory=lambda: loopback_session(server.port, tls[1]),
+        backoff=Backoff(base_s=0.05, cap_s=0.2, stable_s=60),
+    )
+    daemon = Daemon(cfg, bili, lambda: FakeSynthesizer(voices=["zh"], delay_s=1.0), RecordingSink())
+    task = asyncio.create_task(daemon.run())
+    try:
+        await until(lambda: daemon.ready, 30, "the daemon to be ready")
+        yield server, daemon
+    finally:
+        daemon.request_stop()
+        await asyncio.wait_for(task, 30)
+        await server.stop()
+
+
+def spoken(daemon: Daemon) -> list[str]:
+    sink = daemon.sink
+    assert isinstance(sink, RecordingSink)
+    return [u.request.text for u in sink.played]
+
+
+async def test_paid_events_are_read_once_and_withdrawn_ones_not_at_all(tls: Tls, tmp_path: Path) -> None:
+    templates = {
+        "gift_template": "谢谢{uname}送的{count}个{gift}，{yuan}元",
+        "guard_template": "感谢{uname}{action}{role}",
+        "gift_merge_s": 0.5,
+    }
+    async with live_daemon(tls, tmp_path, **templates) as (server, daemon):
+        await server.send([danmu("先说这一句", uid=1)])
+        synth = daemon.worker.synthesizer
+        assert isinstance(synth, FakeSynthesizer)
+        await until(lambda: bool(synth.calls), 10, "the first message in synthesis")
+        v1 = gift(5, total=500)
+        v1["data"].update(giftName="小花花", tid="1733-abc")  # what v2_gift() encodes, as SEND_GIFT
+        await server.send(
+            [
+                super_chat(77, "醒目留言一"),
+                super_chat("77", "醒目留言一", cmd="SUPER_CHAT_MESSAGE_JPN"),  # its translated twin
+                super_chat(78, "被删掉的醒目留言"),
+                {"cmd": "SUPER_CHAT_MESSAGE_DELETE", "data": {"ids": [78]}, "roomid": 4242},
+                danmu("撤回这条", uid=9, dmid=111),
+                danmu("留下这条", uid=9, dmid=112),
+                recall(1, 111),
+                danmu("整个人被撤回", uid=10, dmid=113),
+                recall(2, 10),
+                danmu("参与天选", uid=11, lottery=2),
+                v1,
+                v2_gift(),  # the same gift as protobuf: same tid
+                {"cmd": "SEND_GIFT_V2", "data": {"pb": v2_gift(tid="t-2")["data"]["pb"][:-8]}},  # truncated
+                {"cmd": "SEND_GIFT_V2", "data": {"pb": base64.b64encode(b"\x50\x05").decode()}},  # gift_list a varint
+                {"cmd": "GUARD_BUY", "data": {"uid": 5, "username": "舰长大人", "guard_level": 3, "price": 198000}},
+                {
+                    "cmd": "USER_TOAST_MSG",
+                    "data": {"uid": 5, "username": "舰长大人", "guard_level": 3, "price": 198000, "op_type": 2},
+                },
+            ]
+        )
+        await until(lambda: any("续费" in t for t in spoken(daemon)), 30, "the guard's thanks")
+        await server.send([super_chat(77, "醒目留言一")])  # a replay after a reconnect
+        await server.send([danmu("最后一句", uid=1)])
+        await until(lambda: "最后一句" in spoken(daemon), 30, "the last message")
+        said = spoken(daemon)
+        source = daemon.source
+        assert isinstance(source, BilibiliChatSource)
+    assert sum("醒目留言一" in t for t in said) == 1, said
+    assert not any("被删掉" in t or "撤回这条" in t or "整个人" in t or "天选" in t for t in said), said
+    assert "留下这条" in " ".join(said)
+    (thanks,) = [t for t in said if t.startswith("谢谢")]
+    assert thanks.endswith("送的5个小花花，0.5元"), thanks
+    (guard,) = [t for t in said if "舰长" in t and "感谢" in t]
+    assert guard.endswith("续费舰长"), guard
+    assert source.drops["duplicate_paid"] == 3  # the JPN twin, the replay, the gift's V2 copy (the toast folds)
+    assert source.drops["lottery"] == 1 and source.drops["bad_gift_v2"] == 2
+    assert daemon.stats.drops["recalled"] == 3
+    assert source.connects == 1

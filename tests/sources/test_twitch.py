@@ -26,7 +26,7 @@ from bot.sources.twitch import TwitchChatSource
 from bot.sources.twitch_credentials import load_twitch_credentials
 from bot.sources.twitch_fake_server import FakeTwitchServer
 from tests.conftest import ZH_REF
-from tests.sources.test_twitch_irc import privmsg, usernotice
+from tests.sources.test_twitch_irc import CAPTURES, privmsg, usernotice
 
 Tls = tuple[ssl.SSLContext, ssl.SSLContext]
 TOKEN = "abcdef0123456789abcdef0123456"
@@ -176,25 +176,29 @@ async def test_subs_gifts_and_raids_are_worded_with_the_streamers_templates(tls:
         "sub_template": "Thanks {uname} for the {plan} sub, {months} months!",
         "gift_template": "{uname} gifted {count} subs!",
         "raid_template": "Welcome raiders from {uname}, all {viewers} of you!",
+        "bits_template": "Thanks {uname} for {bits} bits!",
     }
     notices = (
         usernotice("resub", "love this Kappa", emotes="25:10-14", **{"msg-param-cumulative-months": "7"}),
         usernotice("submysterygift", **{"msg-param-mass-gift-count": "3", "msg-param-community-gift-id": "g1"}),
         usernotice("subgift", **{"msg-param-community-gift-id": "g1", "msg-param-recipient-display-name": "a"}),
         usernotice("raid", **{"msg-param-displayName": "BigStreamer", "msg-param-viewerCount": "120"}),
+        privmsg("Cheer500", bits="500"),
     )
     async with running(tls, **templates) as run:
         await run.server.send(*notices)
-        sub, gift, raid = await run.wait_for(3)
+        sub, gift, raid, bits = await run.wait_for(4)
         assert (sub.kind, sub.text) == (EventKind.GUARD, "Thanks Ronni for the Tier 1 sub, 7 months! love this")
         assert (gift.kind, gift.text, gift.price) == (EventKind.GIFT, "Ronni gifted 3 subs!", 14.97)
         assert (raid.kind, raid.text) == (EventKind.GIFT, "Welcome raiders from BigStreamer, all 120 of you!")
+        assert (bits.kind, bits.text, bits.price) == (EventKind.GIFT, "Thanks ronni for 500 bits!", 5.0)
         await until(lambda: run.source.drops["gift bundle part"] == 1, 5, "the bundle's part")
     async with running(tls) as run:  # no templates: only what the viewer wrote with the resub is read
         await run.server.send(*notices, privmsg("after"))
         resub, after = await run.wait_for(2)
         assert (resub.kind, resub.text, resub.uid) == (EventKind.GUARD, "love this", 87654321)
         assert after.text == "after" and run.source.ignored >= 2
+        assert run.source.drops["cheer without text"] == 1
 
 
 def test_a_template_with_an_unknown_field_is_refused() -> None:
@@ -356,3 +360,40 @@ async def test_a_bug_on_one_line_reconnects_instead_of_ending_the_source(
 def test_silence_must_outlast_the_ping_interval() -> None:
     with pytest.raises(ValueError, match="silent_after_s"):
         twitch_cfg(6697, ping_every_s=60, silent_after_s=30)
+
+
+async def test_a_hype_chat_jumps_the_waiting_chat_as_a_paid_message(tls: Tls, tmp_path: Path) -> None:
+    server = FakeTwitchServer(tls[0], channel="dallas")
+    await server.start()
+    cfg = parse_config(
+        {
+            "voices": [{"id": "zh", "ref_audio": ZH_REF, "ref_text": "你好"}],
+            "source": {"type": "twitch", "channel": "dallas", "host": "127.0.0.1", "port": server.port},
+            "output": {"type": "null"},
+            "http": {"enabled": False},
+            "state_dir": str(tmp_path / "state"),
+        },
+        tmp_path / "config.yaml",
+    )
+    assert isinstance(cfg.source, TwitchSource)
+    source = TwitchChatSource(cfg.source, ssl_context=tls[1], backoff=Backoff(base_s=0.05, cap_s=0.1), environ={})
+    synth = FakeSynthesizer(voices=["zh"], delay_s=1.0)
+    sink = RecordingSink()
+    daemon = Daemon(cfg, source, lambda: synth, sink)
+    task = asyncio.create_task(daemon.run())
+    try:
+        await until(lambda: daemon.ready, 20, "the daemon to be ready")
+        await server.send(privmsg("first in line", id="a-1", **{"user-id": "41"}))
+        await until(lambda: bool(synth.calls), 10, "the first message in synthesis")
+        chat = [privmsg(f"waiting chat {i}", id=f"w-{i}", **{"user-id": str(50 + i)}) for i in range(3)]
+        hype = CAPTURES[0].replace("#pajlada", "#dallas")  # Chatterino's capture: NOK 14.00
+        await server.send(*chat, hype)
+        await until(lambda: len(sink.played) == 5, 30, "every message")
+    finally:
+        daemon.request_stop()
+        await asyncio.wait_for(task, 30)
+        await server.close()
+    order = [u.request for u in sink.played]
+    assert order[1].text.endswith("Title: Beating the record. but who is recordingLOL"), [r.text for r in order]
+    assert order[1].paid and order[1].event.kind == EventKind.SUPER_CHAT and order[1].event.price == 14.0
+    assert [r.paid for r in order[2:]] == [False, False, False]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -10,6 +12,10 @@ from bot.events import ChatEvent, EventKind, Role
 from bot.sources.twitch_irc import Alert, Skipped, parse_line, to_event, unescape_tag
 
 CH = "dallas"
+FIXTURES = Path(__file__).parent / "fixtures"
+CAPTURES = (FIXTURES / "twitch-hype-chat-and-legacy-resub.txt").read_text(encoding="utf-8").splitlines()
+"""A Hype Chat (Chatterino's snapshot) and a resub with only msg-param-months (go-twitch-irc's tests): see
+fixtures/SOURCES.md."""
 
 
 def privmsg(text: str, **tags: str) -> str:
@@ -107,11 +113,28 @@ def test_bits_are_paid_and_cheermotes_are_not_read() -> None:
     # amounts that do not add up: only known cheermote names go, other word+number words stay
     assert event(privmsg("Cheer100 team42 rocks", bits="100")).text == "team42 rocks"
     assert event(privmsg("Kappa100 abc1 x", bits="150")).text == "abc1 x"
-    assert to_event(parse_line(privmsg("Cheer100", bits="100")), CH) == Skipped("cheer without text")
+    wordless = to_event(parse_line(privmsg("Cheer100", bits="100")), CH)  # thanked only with bits_template
+    assert isinstance(wordless, Alert) and (wordless.kind, wordless.count, wordless.price) == ("bits", 100, 1.0)
 
 
 def test_me_action_messages_are_read_without_the_ctcp_wrapper() -> None:
     assert event(privmsg("\x01ACTION waves hello\x01")).text == "waves hello"
+    assert to_event(parse_line(privmsg("\x01ACTION\x01")), CH) == Skipped("emote only")  # an empty /me
+    assert to_event(parse_line(privmsg("\x01ACTION \x01")), CH) == Skipped("emote only")
+    assert event(privmsg("\x01ACTIONS are words\x01")).text == "\x01ACTIONS are words\x01"  # not CTCP ACTION
+
+
+def test_a_hype_chat_is_a_paid_message_in_its_own_currency() -> None:
+    line = CAPTURES[0].replace("#pajlada", f"#{CH}")
+    ev = event(line)  # pinned-chat-paid-amount=1400, exponent 2, NOK
+    assert (ev.kind, ev.price, ev.uname, ev.text) == (
+        EventKind.SUPER_CHAT,
+        14.0,
+        "matrHS",
+        "Title: Beating the record. but who is recordingLOL",
+    )
+    assert event(privmsg("hi", **{"pinned-chat-paid-amount": "500"})).price == 500.0  # no exponent: whole units
+    assert event(privmsg("hi", **{"pinned-chat-paid-amount": "0"})).kind == EventKind.DANMAKU
 
 
 def test_clearchat_timeout_ban_and_whole_chat() -> None:
@@ -170,6 +193,18 @@ def test_subs_and_resubs_carry_plan_months_price_and_the_shared_message() -> Non
     assert resub.msg_id == "db25007f-7a18-43eb-9379-80131e44d633"
     first = alert(usernotice("sub", **{"msg-param-cumulative-months": "1", "msg-param-sub-plan": "3000"}))
     assert (first.plan, first.months, first.price, first.message) == ("Tier 3", 1, 24.99, "")
+
+
+def test_a_legacy_resub_with_only_msg_param_months_counts_its_months() -> None:
+    legacy = alert(CAPTURES[1].replace("#nothing", f"#{CH}"))
+    assert (legacy.kind, legacy.months, legacy.plan, legacy.uname) == ("sub", 16, "Prime", "blahh")
+
+
+def test_a_me_inside_a_resub_is_read_without_action() -> None:
+    shared = alert(usernotice("resub", "\x01ACTION dances Kappa\x01", emotes="25:7-11"))
+    assert shared.message == "dances"
+    empty = alert(usernotice("resub", "\x01ACTION\x01"))
+    assert empty.message == ""
 
 
 def test_gifted_subs_are_thanked_once_per_bundle() -> None:

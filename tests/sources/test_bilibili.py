@@ -24,7 +24,7 @@ from bot.events import ChatEvent, EventKind, Role
 from bot.pipeline import Daemon
 from bot.sources.bilibili import BilibiliChatSource
 from bot.sources.bilibili_fake_server import HEADER, OP_COMMAND, FakeBilibiliServer, pack
-from tests.conftest import ZH_REF
+from tests.conftest import ZH_REF, ZH_TEXT
 from tests.sources.conftest import start_server
 from tests.sources.test_bilibili_commands import danmu, gift, interact_v2, v2_gift
 from tests.sources.test_twitch import RecordingSink, until
@@ -282,7 +282,7 @@ async def live_daemon(tls: Tls, tmp_path: Path, **source: Any) -> AsyncIterator[
     server = await start_server(tls)
     cfg = parse_config(
         {
-            "voices": [{"id": "zh", "ref_audio": ZH_REF, "ref_text": "你好"}],
+            "voices": [{"id": "zh", "ref_audio": ZH_REF, "ref_text": ZH_TEXT}],
             "source": {"type": "bilibili", "room_id": 4242, **source},
             "output": {"type": "null"},
             "http": {"enabled": False},
@@ -362,7 +362,7 @@ async def test_paid_events_are_read_once_and_withdrawn_ones_not_at_all(tls: Tls,
     assert not any("被删掉" in t or "撤回这条" in t or "整个人" in t or "天选" in t for t in said), said
     assert "留下这条" in " ".join(said)
     (thanks,) = [t for t in said if t.startswith("谢谢")]
-    assert thanks.endswith("送的5个小花花，0.5元"), thanks
+    assert thanks.endswith("送的五个小花花，零点五元"), thanks  # as normalised for speech
     (guard,) = [t for t in said if "舰长" in t and "感谢" in t]
     assert guard.endswith("续费舰长"), guard
     assert source.drops["duplicate_paid"] == 3  # the JPN twin, the replay, the gift's V2 copy (the toast folds)

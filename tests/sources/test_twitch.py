@@ -25,7 +25,7 @@ from bot.sinks.controls import ImmediateControls
 from bot.sources.twitch import TwitchChatSource
 from bot.sources.twitch_credentials import load_twitch_credentials
 from bot.sources.twitch_fake_server import FakeTwitchServer
-from tests.conftest import ZH_REF
+from tests.conftest import ZH_REF, ZH_TEXT
 from tests.sources.test_twitch_irc import CAPTURES, privmsg, usernotice
 
 Tls = tuple[ssl.SSLContext, ssl.SSLContext]
@@ -291,7 +291,7 @@ async def test_moderators_command_the_daemon_from_twitch_chat(tls: Tls, tmp_path
     await server.start()
     cfg = parse_config(
         {
-            "voices": [{"id": "zh", "ref_audio": ZH_REF, "ref_text": "你好"}],
+            "voices": [{"id": "zh", "ref_audio": ZH_REF, "ref_text": ZH_TEXT}],
             "source": {"type": "twitch", "channel": "dallas", "host": "127.0.0.1", "port": server.port},
             "output": {"type": "null"},
             "moderation": {"prefixes": ["!tts"]},
@@ -367,7 +367,7 @@ async def test_a_hype_chat_jumps_the_waiting_chat_as_a_paid_message(tls: Tls, tm
     await server.start()
     cfg = parse_config(
         {
-            "voices": [{"id": "zh", "ref_audio": ZH_REF, "ref_text": "你好"}],
+            "voices": [{"id": "zh", "ref_audio": ZH_REF, "ref_text": ZH_TEXT}],
             "source": {"type": "twitch", "channel": "dallas", "host": "127.0.0.1", "port": server.port},
             "output": {"type": "null"},
             "http": {"enabled": False},

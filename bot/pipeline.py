@@ -31,6 +31,7 @@ from bot.metrics import Metrics, Snapshot
 from bot.moderation import Moderator, Replier
 from bot.protocols import AudioSink, ChatSource, Synthesizer
 from bot.sd_notify import Notifier, watchdog_interval
+from bot.shutdown import bounded, cancel_tasks
 from bot.speech.prepare import SpeechPreparer
 from bot.speech_queue import QueueMode, SpeechQueue
 from bot.state_store import StateStore
@@ -40,6 +41,12 @@ from bot.worker import SynthesisWorker
 log = logging.getLogger(__name__)
 
 EXTEND_SECONDS = 30
+STOP_BUDGET_S = 20.0
+"""A stop (SIGTERM) ends the process within this, whatever the tasks are doing: below the unit's
+TimeoutStopSec=30, after which systemd would SIGKILL (losing the summary, and any unsaved state)."""
+STOP_GRACE_S = 12.0
+"""Of that, the utterance in progress gets this long to be synthesised and handed to the output."""
+TASKS_STOP_S = 2.0
 HEARTBEAT_S = 5.0
 GPU_STALE_S = 30.0
 """/healthz fails when the GPU worker thread has not run a no-op for this long (a hung CUDA call)."""
@@ -81,7 +88,7 @@ class Daemon:
         source: ChatSource,
         synthesizer_factory: Callable[[], Synthesizer],
         sink: AudioSink,
-        stop_grace_s: float = 20.0,
+        stop_grace_s: float = STOP_GRACE_S,
         config_path: Path | None = None,
     ) -> None:
         self.cfg = cfg
@@ -114,6 +121,8 @@ class Daemon:
         self._gpu_stalled = False
         self._failures_in_a_row = 0
         self._stopping = asyncio.Event()
+        self._stop_by = 0.0
+        """time.monotonic() by which a requested stop ends the process."""
         self._reload = asyncio.Event()
         self.notifier = Notifier()
         self.metrics = Metrics(self.snapshot)
@@ -121,11 +130,15 @@ class Daemon:
     def request_stop(self, exit_code: int = 0) -> None:
         if not self._stopping.is_set():
             self.exit_code = exit_code
+            self._stop_by = time.monotonic() + STOP_BUDGET_S
             log.info("stopping: finishing the utterance in progress, dropping %d queued", len(self.queue))
             self._stopping.set()
 
     async def run(self) -> int:
-        """Run until the source is exhausted and the queue drained, or until stopped; the exit status."""
+        """Run until the source is exhausted and the queue drained, or until stopped; the exit status.
+
+        Whatever state the tasks are in, the shutdown ends within STOP_BUDGET_S of the stop request, with
+        the final state save and the summary line."""
         loop = asyncio.get_running_loop()
         handlers: dict[signal.Signals, Callable[[], None]] = {
             signal.SIGINT: self.request_stop,
@@ -135,7 +148,40 @@ class Daemon:
         for sig, handler in handlers.items():
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, handler)
-        tasks: list[asyncio.Task[Any]] = []
+        stop = asyncio.create_task(self._stopping.wait(), name="stop")
+        tasks: list[asyncio.Task[Any]] = [stop]
+        try:
+            starting = asyncio.create_task(self._start(tasks), name="starting")
+            await asyncio.wait({starting, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():  # stopped while loading: not waiting for the model
+                tasks.append(starting)
+                return self.exit_code
+            starting.result()  # a start-up failure (a model that does not load) is the CLI's one line
+            tasks.append(asyncio.create_task(self._reloader(), name="reloader"))
+            speaker = asyncio.create_task(self._speak(), name="speaker")
+            tasks.append(speaker)
+            await asyncio.wait({speaker, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if self._stopping.is_set():
+                self.notifier.send("STOPPING=1")
+                for task in tasks:
+                    if task is not speaker:
+                        task.cancel()  # reading stops at once; _shut_down waits for them
+                self.queue.clear("shutting_down")
+                self.queue.close()
+                grace = min(self.stop_grace_s, self._stop_by - time.monotonic())
+                done, _ = await asyncio.wait({speaker}, timeout=max(grace, 0.0))
+                if not done:
+                    log.warning("utterance still in progress after %.0f s; abandoning it", grace)
+        finally:
+            await self._shut_down(tasks)
+            for sig in handlers:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+        return self.exit_code
+
+    async def _start(self, tasks: list[asyncio.Task[Any]]) -> None:
+        """Load the model, open the output, connect the chat: READY. Raced against a stop request (loading
+        can take minutes on a Jetson; a stop then must not wait for it)."""
         extender = asyncio.create_task(self._extend_start_timeout(), name="start-timeout")
         try:
             self.notifier.send("STATUS=loading the model")
@@ -146,44 +192,28 @@ class Daemon:
             reader = asyncio.create_task(self._read(), name="chat-reader")
             tasks.append(reader)
             await self._until_connected(reader)
-            extender.cancel()
-            log.info("ready: voices %s, default %s", ", ".join(voices), self.moderator.default_voice)
-            self.notifier.send("READY=1", f"STATUS=ready; voices {', '.join(voices)}")
-            self.ready = True
-            tasks.append(asyncio.create_task(self._reloader(), name="reloader"))
-            speaker = asyncio.create_task(self._speak(), name="speaker")
-            tasks.append(speaker)
-            stop = asyncio.create_task(self._stopping.wait())
-            tasks.append(stop)
-            await asyncio.wait({speaker, stop}, return_when=asyncio.FIRST_COMPLETED)
-            if self._stopping.is_set():
-                self.notifier.send("STOPPING=1")
-                reader.cancel()
-                self.queue.clear("shutting_down")
-                self.queue.close()
-                try:
-                    await asyncio.wait_for(asyncio.shield(speaker), self.stop_grace_s)
-                except asyncio.TimeoutError:
-                    log.warning("utterance still in progress after %.0f s; abandoning it", self.stop_grace_s)
-                    speaker.cancel()
         finally:
             extender.cancel()
-            for task in tasks:
-                task.cancel()
-            for task in [extender, *tasks]:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            for sig in handlers:
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.remove_signal_handler(sig)
-            self.notifier.send("STOPPING=1")
-            with contextlib.suppress(OSError):  # every change was saved when made; this is belt and braces
-                await self.store.save(self.moderator.state)
-            await self.sink.close()
-            await self.worker.close()
-            self.notifier.close()
-            log.info("%s", self.stats.summary())
-        return self.exit_code
+        log.info("ready: voices %s, default %s", ", ".join(voices), self.moderator.default_voice)
+        self.notifier.send("READY=1", f"STATUS=ready; voices {', '.join(voices)}")
+        self.ready = True
+
+    async def _shut_down(self, tasks: list[asyncio.Task[Any]]) -> None:
+        """Stop every task, save the state, release the output and the GPU thread, print the summary: each
+        step bounded by what is left of STOP_BUDGET_S, and none able to skip the ones after it."""
+        self.notifier.send("STOPPING=1")
+        by = self._stop_by if self._stopping.is_set() else time.monotonic() + STOP_BUDGET_S
+        await cancel_tasks(tasks, timeout=min(TASKS_STOP_S, by - time.monotonic()))
+        for task in tasks:
+            if not task.cancelled() and task.done() and (err := task.exception()) is not None:
+                log.error("task %s failed: %s", task.get_name(), err, exc_info=err)
+                self.exit_code = self.exit_code or 1
+        # Every change was saved when made; this is belt and braces.
+        await bounded("saving the state", self.store.save(self.moderator.state), by - time.monotonic() - 2.0)
+        await bounded("closing the audio output", self.sink.close(), by - time.monotonic() - 1.0)
+        await self.worker.close(timeout=max(by - time.monotonic(), 0.1))
+        self.notifier.close()
+        log.info("%s", self.stats.summary())
 
     async def _extend_start_timeout(self) -> None:
         """Loading the model and capturing graphs can outlast TimeoutStartSec on a Jetson: keep asking
@@ -206,9 +236,14 @@ class Daemon:
         interval = watchdog_interval()
         period = min(interval, HEARTBEAT_S) if interval else HEARTBEAT_S
         while True:
+            # Not asyncio.wait_for: on 3.11 it returns the result instead of raising when the ping completes
+            # as this task is cancelled, and the heartbeat would swallow its own cancellation.
+            ping = asyncio.ensure_future(self.worker.ping())
             try:
-                await asyncio.wait_for(self.worker.ping(), timeout=period)
-            except asyncio.TimeoutError:
+                done, _ = await asyncio.wait({ping}, timeout=period)
+            finally:
+                ping.cancel()
+            if ping not in done or ping.cancelled() or ping.exception() is not None:
                 if not self._gpu_stalled:
                     log.error("GPU worker did not answer within %.1f s; withholding the watchdog ping", period)
                 self._gpu_stalled = True

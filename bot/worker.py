@@ -3,17 +3,22 @@
 The event loop hands it work through `asyncio.wrap_future` and never blocks on it: while a CUDA call
 runs, chat keeps being read, filtered and queued. One job at a time is in flight; everything else waits
 in the bounded speech queue where it can still be purged, reordered or dropped as stale.
+
+The thread is a daemon thread of our own, not a ThreadPoolExecutor's: the interpreter joins an executor's
+threads at exit, so a 40-second synthesis (or a hung CUDA call) would hold the process past systemd's
+TimeoutStopSec. Finishing the job in flight at shutdown is a courtesy bounded by `close(timeout)`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
 from bot.errors import UserError
 from bot.events import SpeechRequest, Utterance
@@ -26,7 +31,8 @@ T = TypeVar("T")
 class SynthesisWorker:
     def __init__(self, factory: Callable[[], Synthesizer]) -> None:
         self._factory = factory
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpu-worker")
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="gpu-worker", daemon=True)
         self._synth: Synthesizer | None = None
         self.thread_id: int | None = None
         self.last_beat = time.monotonic()
@@ -34,15 +40,25 @@ class SynthesisWorker:
 
     async def call(self, fn: Callable[[], T]) -> T:
         """Run `fn` in the worker thread (after any job in flight) without blocking the event loop."""
+        if self._thread.ident is None:
+            self._thread.start()
+        future: Future[T] = Future()
+        self._jobs.put((fn, future))
+        return await asyncio.wrap_future(future)
 
-        def job() -> T:
-            self.thread_id = threading.get_ident()
+    def _serve(self) -> None:
+        """The worker thread: run jobs in order until told to stop; a job cancelled while waiting is skipped."""
+        self.thread_id = threading.get_ident()
+        while (item := self._jobs.get()) is not None:
+            fn, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
             try:
-                return fn()
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the awaiting coroutine, which decides
+                future.set_exception(exc)
             finally:
                 self.last_beat = time.monotonic()
-
-        return await asyncio.wrap_future(self._executor.submit(job))
 
     async def start(self, warm_up: bool = True) -> list[str]:
         """Build the synthesizer (load the model) and warm it up in the worker thread; returns the voices."""
@@ -81,12 +97,21 @@ class SynthesisWorker:
         hangs makes this hang too. The systemd watchdog is fed only when this returns in time."""
         await self.call(lambda: None)
 
-    async def close(self, timeout: float = 10.0) -> None:
-        """Let a job in flight finish (bounded by `timeout`), then stop the thread."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        loop = asyncio.get_running_loop()
-        done = loop.run_in_executor(None, self._executor.shutdown, True)
-        try:
-            await asyncio.wait_for(done, timeout)
-        except asyncio.TimeoutError:
-            log.warning("GPU worker still busy after %.0f s at shutdown; leaving it", timeout)
+    async def close(self, timeout: float = 2.0) -> bool:
+        """Cancel the jobs still waiting, let the one in flight finish within `timeout`, then stop the thread.
+        False if it was still busy: it is left behind (a daemon thread) and the process may exit anyway."""
+        while True:
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item[1].cancel()
+        self._jobs.put(None)
+        if self._thread.ident is None:
+            return True
+        await asyncio.to_thread(self._thread.join, timeout)
+        if self._thread.is_alive():
+            log.warning("GPU worker still busy %.1f s into shutdown; exiting without waiting for it", timeout)
+            return False
+        return True

@@ -25,7 +25,7 @@ from typing import Any
 from bot.commands import parse_command
 from bot.config import Config, load_config
 from bot.errors import SynthesisError, UserError
-from bot.events import CONTROL_KINDS, ChatEvent, EventKind, Priority, Role, SpeechRequest
+from bot.events import CONTROL_KINDS, ChatEvent, EventKind, Priority, Role, SpeechRequest, Utterance
 from bot.filters import Dropped, MessageFilter
 from bot.metrics import Metrics, Snapshot
 from bot.moderation import Moderator, Replier
@@ -120,6 +120,8 @@ class Daemon:
         self.gpu_answered_at = self.source_seen_at = time.monotonic()
         self._gpu_stalled = False
         self._failures_in_a_row = 0
+        self._output_failures = 0
+        """Utterances the output refused in a row (0 = it works)."""
         self._stopping = asyncio.Event()
         self._stop_by = 0.0
         """time.monotonic() by which a requested stop ends the process."""
@@ -268,6 +270,8 @@ class Daemon:
             problems.append(f"chat disconnected for {now - self.source_seen_at:.0f} s")
         if not self.sink.alive:
             problems.append("audio output down")
+        if self._output_failures:
+            problems.append(f"audio output failing ({self._output_failures} utterance(s) dropped)")
         return problems
 
     async def _reloader(self) -> None:
@@ -507,12 +511,6 @@ class Daemon:
                     self.stats.failed += 1
                     log.warning("utterance #%d dropped: %s", request.seq, result)
                     continue
-                self.stats.spoken += 1
-                self.stats.audio_seconds += result.duration
-                self.stats.synth_seconds += result.synth_seconds / len(batch)
-                latency = time.monotonic() - request.event.received_at
-                self.stats.first_audio_latency.append(latency)
-                self.metrics.observe(result.synth_seconds / len(batch), result.duration, latency)
                 log.info(
                     "speaking #%d in %s (%.1f s audio, synthesised in %.2f s%s): %s",
                     request.seq,
@@ -523,5 +521,29 @@ class Daemon:
                     request.text[:60],
                 )
                 self.viewers.handed_over.append(request)
-                await self.sink.play(result)
+                if not await self._play(result):
+                    continue
+                self.stats.spoken += 1
+                self.stats.audio_seconds += result.duration
+                self.stats.synth_seconds += result.synth_seconds / len(batch)
+                latency = time.monotonic() - request.event.received_at
+                self.stats.first_audio_latency.append(latency)
+                self.metrics.observe(result.synth_seconds / len(batch), result.duration, latency)
             self.notifier.send(f"STATUS={self.status_line()}")
+
+    async def _play(self, utterance: Utterance) -> bool:
+        """Hand one utterance to the output. An output failure (the WAV folder replaced by a file, a full
+        disk, EMFILE) drops this utterance only: counted as `output_failed`, logged at the first of a run
+        of failures and when the output works again; the next utterance tries afresh (sinks reopen)."""
+        try:
+            await self.sink.play(utterance)
+        except Exception as err:
+            self.stats.drops["output_failed"] += 1
+            self._output_failures += 1
+            if self._output_failures == 1:
+                log.error("audio output failed; dropping utterances until it works again: %s", err)
+            return False
+        if self._output_failures:
+            log.info("audio output works again after %d dropped utterance(s)", self._output_failures)
+            self._output_failures = 0
+        return True

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -158,3 +159,35 @@ def test_the_heartbeat_does_not_swallow_a_cancellation_that_meets_its_ping(monke
         assert ended and heartbeat.cancelled()
 
     asyncio.run(main())
+
+
+def test_an_output_failure_drops_that_utterance_and_the_daemon_goes_on(
+    tmp_path: Path, tiny_config: Callable[..., Path]
+) -> None:
+    """The WAV folder replaced by a file (as a full disk or EMFILE would fail the write): that utterance is
+    dropped and counted, the next one is written once the folder is back, SIGTERM still ends cleanly."""
+    out, state = tmp_path / "out", tmp_path / "state"
+    config = tiny_config(output=f"{{type: wav, path: {out}}}", extra=f"state_dir: {state}\n")
+    child = Child(tmp_path, config, "none")
+    child.wait_for("ready:")
+    child.say("一")
+    child.wait_for("speaking #1")
+    deadline = time.monotonic() + 30
+    while not list(out.glob("00001-*.wav")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    shutil.rmtree(out)
+    out.write_bytes(b"not a folder")
+    child.say("二")
+    child.wait_for("audio output failed")
+    out.unlink()
+    child.say("三")
+    child.wait_for("audio output works again after 1 dropped utterance")
+    child.proc.send_signal(signal.SIGTERM)
+    code, log = child.exit_within(STOP_BOUND_S)
+    assert code == 0, log[-3000:]
+    assert [p.name for p in out.glob("*.wav")] == ["00003-zh.wav"]
+    assert not list(out.glob(".*.part"))
+    summary = log.splitlines()[-1]
+    assert "spoken 2," in summary and "output_failed=1" in summary, summary
+    assert (state / "state.json").is_file()
+    assert "Traceback" not in log

@@ -1,5 +1,8 @@
 """Records what would have been played, as WAV: one file per utterance into a folder, or everything
-into one file with the configured gap between utterances. Disk writes run off the event loop."""
+into one file with the configured gap between utterances. Disk writes run off the event loop.
+
+A failed write (the folder replaced by a file, a full disk, EMFILE) raises to the daemon, which drops that
+utterance; no half-written file is left behind and the next write starts afresh (the folder made again)."""
 
 from __future__ import annotations
 
@@ -39,8 +42,12 @@ class WavSink(ImmediateControls):
         self.path.mkdir(parents=True, exist_ok=True)
         voice = re.sub(r"[^\w.-]", "_", utt.request.voice)
         tmp = self.path / f".{n:05d}-{voice}.wav.part"
-        sf.write(tmp, utt.pcm, utt.sample_rate, subtype="FLOAT", format="WAV")
-        tmp.replace(self.path / f"{n:05d}-{voice}.wav")
+        try:
+            sf.write(tmp, utt.pcm, utt.sample_rate, subtype="FLOAT", format="WAV")
+            tmp.replace(self.path / f"{n:05d}-{voice}.wav")
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     async def close(self) -> None:
         if self._file is not None:

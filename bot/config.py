@@ -453,6 +453,15 @@ class HttpConfig(Strict):
     host: str = Field(default="127.0.0.1", description="127.0.0.1 = this machine only")
     port: int = Field(default=8765, ge=0, le=65535, description="0 = any free port (tests)")
     max_body_bytes: int = Field(default=16_384, ge=256, le=1_048_576)
+    idle_timeout_s: float = Field(
+        default=15.0, ge=1, le=3600, description="idle connections, and requests not fully sent by then, are closed"
+    )
+    max_connections: int = Field(
+        default=128, ge=1, le=10_000, description="open at once; more get 503 (also held below the fd limit)"
+    )
+    allowed_hosts: list[str] = Field(
+        default=[], description="names besides IP addresses and localhost that the page may be reached by"
+    )
 
 
 class Config(Strict):

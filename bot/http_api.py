@@ -2,14 +2,17 @@
 
 Bound to 127.0.0.1 unless configured otherwise. Every endpoint but `/` (a static page that holds no data)
 and `/healthz` needs `Authorization: Bearer <token>`, compared in constant time; the token comes from
-$ISHOWTTS_HTTP_TOKEN, else it is generated once into `state_dir/http-token` (0600). Bodies are capped at
-`http.max_body_bytes` (413); a bad request gets a 4xx with a one-line reason; an unexpected failure is
-logged with its traceback and answered 500 without one. Control requests act as the operator and go
-through the same moderator path (and audit log) as chat commands.
+$ISHOWTTS_HTTP_TOKEN, else it is generated once into `state_dir/http-token` (0600; a token file others can
+read is refused). Bodies are capped at `http.max_body_bytes` (413) and must arrive within
+`http.idle_timeout_s` (408); bodies are typed strictly (`true` is not a uid). Connections, Host and
+malformed requests are guarded by bot/http_guard.py. A bad request gets a 4xx with a one-line reason;
+an unexpected failure is logged with its traceback and answered 500 without one. Control requests act as
+the operator and go through the same moderator path (and audit log) as chat commands.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -27,8 +30,10 @@ from bot.commands import parse_command
 from bot.config import HttpConfig
 from bot.events import ChatEvent, Role
 from bot.filters import Dropped
+from bot.http_guard import CappedProtocols, connection_cap, host_check, server_logger
 from bot.metrics import CONTENT_TYPE
 from bot.pipeline import Daemon
+from bot.private_file import refuse_if_shared
 from bot.state_store import write_atomic
 
 log = logging.getLogger(__name__)
@@ -39,19 +44,19 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class SayBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     text: str = Field(min_length=1, max_length=2000)
 
 
 class MuteBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     uid: int = Field(gt=0, lt=2**63)
     seconds: float | None = Field(default=None, gt=0, le=365 * 86400)
     name: str = Field(default="", max_length=64)
 
 
 class CommandBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     command: str = Field(min_length=1, max_length=200, description="as in chat, without the prefix: 'pause'")
 
 
@@ -60,6 +65,7 @@ def load_token(state_dir: str) -> str:
     if token := os.environ.get(TOKEN_ENV, "").strip():
         return token
     path = Path(state_dir) / "http-token"
+    refuse_if_shared(path, "http-token", "the HTTP API's token")
     try:
         saved = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
@@ -81,7 +87,10 @@ class HttpApi:
         self.daemon = daemon
         self.cfg = cfg
         self._token = (token or load_token(daemon.cfg.resolved_state_dir())).encode()
-        self.app = web.Application(client_max_size=cfg.max_body_bytes, middlewares=[self._errors, self._auth])
+        self.app = web.Application(
+            client_max_size=cfg.max_body_bytes,
+            middlewares=[host_check(cfg.host, cfg.allowed_hosts), self._errors, self._auth],
+        )
         self.app.add_routes(
             [
                 web.get("/", self._page),
@@ -96,25 +105,36 @@ class HttpApi:
             ]
         )
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
+        self.protocols: CappedProtocols | None = None
         self.port = 0
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        # The keep-alive timer runs from connect until a complete request: idle connections and
+        # slowly-sent headers (slowloris) are both closed after idle_timeout_s.
+        self._runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=self.cfg.idle_timeout_s,
+            logger=server_logger(),
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.cfg.host, self.cfg.port)
+        assert self._runner.server is not None
+        self.protocols = CappedProtocols(self._runner.server, connection_cap(self.cfg.max_connections))
         try:
-            await site.start()
+            self._server = await asyncio.get_running_loop().create_server(self.protocols, self.cfg.host, self.cfg.port)
         except OSError as err:
             await self._runner.cleanup()
             from bot.errors import UserError
 
             raise UserError(f"http: cannot listen on {self.cfg.host}:{self.cfg.port}: {err.strerror or err}") from None
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self.cfg.port
+        self.port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self.cfg.port
         log.info("status page on http://%s:%d/ (control API needs the token)", self.cfg.host, self.port)
 
     async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -145,7 +165,10 @@ class HttpApi:
         return await handler(request)
 
     async def _body(self, request: web.Request, model: type[BaseModel]) -> Any:
-        raw = await request.read()  # raises 413 past client_max_size
+        try:
+            raw = await asyncio.wait_for(request.read(), self.cfg.idle_timeout_s)  # 413 past client_max_size
+        except asyncio.TimeoutError:
+            raise web.HTTPRequestTimeout(reason=f"body not received within {self.cfg.idle_timeout_s:g} s") from None
         try:
             return model.model_validate_json(raw or b"{}")
         except ValidationError as err:

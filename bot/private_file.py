@@ -12,18 +12,25 @@ from pathlib import Path
 from bot.errors import ConfigError
 
 
+def refuse_if_shared(path: Path, key: str, holds: str) -> None:
+    """A one-line error if `path` exists and other users (group or others) may read or write it, as ssh
+    does for a key: what it holds would be theirs too."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    if mode & 0o077:
+        raise ConfigError(
+            f"{key}: {path} is readable by other users (mode {stat.filemode(mode)}); it holds {holds}: chmod 600 {path}"
+        )
+
+
 def read_private_env_file(path: Path, holds: str) -> dict[str, str]:
     """KEY=value pairs of `path` (blank lines, comments and `export ` allowed); `holds` names the
     secret in the error a readable file gets ("your Bilibili login")."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise ConfigError(f"source.credentials_file: file not found: {path}") from None
-    if st.st_mode & 0o077:
-        raise ConfigError(
-            f"source.credentials_file: {path} is readable by other users (mode {stat.filemode(st.st_mode)}); "
-            f"it holds {holds}: chmod 600 {path}"
-        )
+    if not path.exists():
+        raise ConfigError(f"source.credentials_file: file not found: {path}")
+    refuse_if_shared(path, "source.credentials_file", holds)
     values: dict[str, str] = {}
     for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = raw.strip()

@@ -31,8 +31,11 @@ ExecReload=/bin/kill -HUP $MAINPID
 WatchdogSec=60
 # Loading and warming up takes ~1 min on an H100, longer on a Jetson; the bot extends it while it works.
 TimeoutStartSec=300
-# Below TimeoutStopSec: the utterance in progress gets 20 s to finish, then the bot exits 0.
+# Below TimeoutStopSec: a stop ends within 20 s (the utterance in progress gets up to 12 s of that).
 TimeoutStopSec=30
+# HTTP connections are capped (http.max_connections, and below half of this), so clients can never use up
+# the descriptors that the audio output and the state files need.
+LimitNOFILE=8192
 Restart=on-failure
 RestartSec=5
 StateDirectory=ishowtts-bot

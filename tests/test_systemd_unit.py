@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import HttpConfig
+from bot.http_guard import FD_RESERVE
 from bot.service_unit import render
 
 SYSTEMD = Path(__file__).parent.parent / "systemd"
@@ -49,6 +51,9 @@ def test_hardening_keeps_cuda_and_audio_reachable() -> None:
         keys = {line.split("=", 1)[0] for line in unit.read_text(encoding="utf-8").splitlines() if "=" in line}
         assert "MemoryDenyWriteExecute" not in keys and "PrivateDevices" not in keys
         assert {"Type", "WatchdogSec", "ExecReload", "NoNewPrivileges", "UMask", "StateDirectory"} <= keys
+        limits = [line for line in unit.read_text(encoding="utf-8").splitlines() if line.startswith("LimitNOFILE=")]
+        nofile = int(limits[0].removeprefix("LimitNOFILE="))
+        assert HttpConfig().max_connections * 2 + FD_RESERVE <= nofile  # the HTTP cap holds under the unit's limit
     system = UNITS["system"].read_text(encoding="utf-8")
     assert "SupplementaryGroups=audio video render" in system and "ProtectSystem=strict" in system
 

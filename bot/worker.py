@@ -22,10 +22,13 @@ from typing import Any, TypeVar
 
 from bot.errors import UserError
 from bot.events import SpeechRequest, Utterance
+from bot.heap import release_free_heap
 from bot.protocols import Synthesizer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+TRIM_EVERY_S = 30.0
 
 
 class SynthesisWorker:
@@ -37,6 +40,7 @@ class SynthesisWorker:
         self.thread_id: int | None = None
         self.last_beat = time.monotonic()
         """Updated by the worker thread after each job; a stale value means a hung GPU call."""
+        self._trimmed_at = time.monotonic()
 
     async def call(self, fn: Callable[[], T]) -> T:
         """Run `fn` in the worker thread (after any job in flight) without blocking the event loop."""
@@ -94,8 +98,14 @@ class SynthesisWorker:
 
     async def ping(self) -> None:
         """Completes once the worker thread has run a no-op: after any job in flight, so a GPU call that
-        hangs makes this hang too. The systemd watchdog is fed only when this returns in time."""
-        await self.call(lambda: None)
+        hangs makes this hang too. The systemd watchdog is fed only when this returns in time. At most
+        every TRIM_EVERY_S, the no-op also returns the heap's free memory to the system (bot/heap.py)."""
+        now = time.monotonic()
+        if now - self._trimmed_at < TRIM_EVERY_S:
+            await self.call(lambda: None)
+            return
+        self._trimmed_at = now
+        await self.call(release_free_heap)
 
     async def close(self, timeout: float = 2.0) -> bool:
         """Cancel the jobs still waiting, let the one in flight finish within `timeout`, then stop the thread.

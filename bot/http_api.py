@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 TOKEN_ENV = "ISHOWTTS_HTTP_TOKEN"
 OPEN_PATHS = frozenset({"/", "/healthz"})
+STOP_S = 2.0
+"""At shutdown, requests in progress get this long (aiohttp's default, 60 s, would outlast TimeoutStopSec)."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -118,6 +120,7 @@ class HttpApi:
             handle_signals=False,
             keepalive_timeout=self.cfg.idle_timeout_s,
             logger=server_logger(),
+            shutdown_timeout=STOP_S,
         )
         await self._runner.setup()
         assert self._runner.server is not None

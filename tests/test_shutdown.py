@@ -10,6 +10,7 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +34,8 @@ class Child:
     """`python -m bot run` with a fault installed; its stderr lines are collected as they come."""
 
     def __init__(self, tmp_path: Path, config: Path, fault: str) -> None:
+        self.state = tmp_path / "state"
+        self.held: socket.socket | None = None
         site = tmp_path / "site"
         site.mkdir()
         (site / "sitecustomize.py").write_text(
@@ -77,6 +80,8 @@ class Child:
             self.proc.kill()
             self.proc.wait()
             code = -9
+        if self.held is not None:
+            self.held.close()
         time.sleep(0.2)  # the collector drains the pipe
         while not self._new.empty():
             self.lines.append(self._new.get())
@@ -94,6 +99,17 @@ def sighup_then_sigterm(child: Child) -> None:
     child.proc.send_signal(signal.SIGTERM)
 
 
+def request_in_flight_then_sigterm(child: Child) -> None:
+    """A control request whose body is still coming when the stop arrives."""
+    port = int(next(line for line in child.lines if "status page on" in line).split(":")[-1].split("/")[0])
+    token = (child.state / "http-token").read_text(encoding="utf-8").strip()
+    child.held = socket.create_connection(("127.0.0.1", port))
+    head = f"POST /api/say HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Length: 99\r\n\r\n"
+    child.held.sendall(head.encode() + b'{"text": ')
+    time.sleep(0.5)
+    child.proc.send_signal(signal.SIGTERM)
+
+
 def speak_slowly_then_sigterm(child: Child) -> None:
     child.say("slow: a two-minute synthesis")
     child.wait_for("fault: synthesising")
@@ -108,6 +124,7 @@ CASES: dict[str, tuple[str, Callable[[Child], None], int]] = {
     "reloader-crashes": ("ready:", sighup_then_sigterm, 1),
     "long-synthesis": ("ready:", speak_slowly_then_sigterm, 0),
     "slow-load": ("fault: loading", sigterm, 0),
+    "http-request-in-flight": ("ready:", request_in_flight_then_sigterm, 0),
 }
 
 

@@ -185,7 +185,7 @@ def _run_daemon(cfg: Any, config_path: Path | None) -> int:
     from bot.sinks import make_sink
     from bot.sources import make_source
 
-    async def main() -> int:
+    async def main() -> tuple[int, bool]:
         daemon = Daemon(
             cfg,
             make_source(cfg.source),
@@ -197,12 +197,20 @@ def _run_daemon(cfg: Any, config_path: Path | None) -> int:
         if api is not None:
             await api.start()
         try:
-            return await daemon.run()
+            return await daemon.run(), daemon.worker.running
         finally:
             if api is not None:
                 await api.stop()
 
-    return asyncio.run(main())
+    code, worker_running = asyncio.run(main())
+    if worker_running:
+        # The GPU thread is still inside a synthesis (or a hung CUDA call) that shutdown gave up on. The
+        # interpreter's finalisation would wait for it or abort in torch's thread pools ("terminate called
+        # without an active exception"); the state is saved and the summary logged, so leave at once.
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(code)
+    return code
 
 
 def _demo_config(out: Path) -> Any:

@@ -75,6 +75,11 @@ class SynthesisWorker:
         return await self.call(self._synth.voices)
 
     @property
+    def running(self) -> bool:
+        """The worker thread is alive: started and not yet stopped (or left behind by `close`)."""
+        return self._thread.is_alive()
+
+    @property
     def synthesizer(self) -> Synthesizer:
         if self._synth is None:
             raise RuntimeError("worker not started")

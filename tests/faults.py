@@ -22,12 +22,22 @@ def mark(what: str) -> None:
 
 
 class SlowFake(FakeSynthesizer):
-    """A fake whose synthesis of a text starting with 'slow' takes two minutes (a hung or huge one)."""
+    """A fake whose synthesis of a text starting with 'slow' takes two minutes (a hung or huge one);
+    `in_torch`: spent in torch's C++ thread pools, as the real engine's is."""
+
+    in_torch = False
 
     def synthesize(self, text: str, voice: str) -> Any:
         if text.startswith("slow"):
             mark("synthesising")
-            time.sleep(120)
+            if self.in_torch:
+                import torch
+
+                x, deadline = torch.randn(1000, 1000), time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    x = (x @ x).tanh()
+            else:
+                time.sleep(120)
         return super().synthesize(text, voice)
 
 
@@ -62,6 +72,7 @@ def install(fault: str) -> None:
     engine = types.ModuleType("bot.engine.synthesizer")
     engine.F5Synthesizer = fake_engine(load_s=120 if fault == "slow-load" else 0.0)  # type: ignore[attr-defined]
     sys.modules["bot.engine.synthesizer"] = engine
+    SlowFake.in_torch = fault == "long-torch-synthesis"
     daemon = bot.pipeline.Daemon
     if fault == "heartbeat-swallows":
         daemon._heartbeat = swallow_one_cancellation(daemon._heartbeat)  # type: ignore[method-assign]

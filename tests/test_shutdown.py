@@ -123,6 +123,7 @@ CASES: dict[str, tuple[str, Callable[[Child], None], int]] = {
     "reader-crashes": ("ready:", lambda child: child.say("one line, then the reader's bug"), 1),
     "reloader-crashes": ("ready:", sighup_then_sigterm, 1),
     "long-synthesis": ("ready:", speak_slowly_then_sigterm, 0),
+    "long-torch-synthesis": ("ready:", speak_slowly_then_sigterm, 0),  # no abort in torch's pools at exit
     "slow-load": ("fault: loading", sigterm, 0),
     "http-request-in-flight": ("ready:", request_in_flight_then_sigterm, 0),
 }
@@ -146,6 +147,7 @@ def test_a_stop_ends_in_time_with_the_summary_and_the_state_saved(
     assert "received " in log.splitlines()[-1], log[-3000:]  # the summary is the last word
     assert (state / "state.json").is_file(), log[-3000:]
     assert "Traceback" not in log or fault.endswith("crashes"), log[-3000:]
+    assert "terminate called" not in log, log[-3000:]
 
 
 def test_the_heartbeat_does_not_swallow_a_cancellation_that_meets_its_ping(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -47,6 +47,8 @@ TimeoutStopSec=30, after which systemd would SIGKILL (losing the summary, and an
 STOP_GRACE_S = 12.0
 """Of that, the utterance in progress gets this long to be synthesised and handed to the output."""
 TASKS_STOP_S = 2.0
+WORKER_STOP_S = 2.0
+"""After the grace, the GPU thread gets this long to finish its job (a model still loading is not waited for)."""
 HEARTBEAT_S = 5.0
 GPU_STALE_S = 30.0
 """/healthz fails when the GPU worker thread has not run a no-op for this long (a hung CUDA call)."""
@@ -213,7 +215,7 @@ class Daemon:
         # Every change was saved when made; this is belt and braces.
         await bounded("saving the state", self.store.save(self.moderator.state), by - time.monotonic() - 2.0)
         await bounded("closing the audio output", self.sink.close(), by - time.monotonic() - 1.0)
-        await self.worker.close(timeout=max(by - time.monotonic(), 0.1))
+        await self.worker.close(timeout=min(WORKER_STOP_S, max(by - time.monotonic(), 0.1)))
         self.notifier.close()
         log.info("%s", self.stats.summary())
 

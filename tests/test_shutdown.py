@@ -142,6 +142,7 @@ def test_a_stop_ends_in_time_with_the_summary_and_the_state_saved(
     act(child)
     code, log = child.exit_within(STOP_BOUND_S + 5)
     took = time.monotonic() - t0
+    print(f"{fault}: exit {code} {took:.1f} s after the stop")
     assert took < STOP_BOUND_S, f"{fault}: exited {took:.1f} s after the stop\n{log[-3000:]}"
     assert code == status, log[-3000:]
     assert "received " in log.splitlines()[-1], log[-3000:]  # the summary is the last word

@@ -12,6 +12,8 @@ from enum import Enum, IntEnum
 import numpy as np
 import numpy.typing as npt
 
+from bot.sanitize import MAX_ID_CHARS, MAX_NAME_CHARS, MAX_TEXT_CHARS, bounded_float, bounded_int, one_line
+
 SAMPLE_RATE = 24_000
 """F5-TTS and Vocos work at 24 kHz; every PCM buffer in the bot is float32 mono at this rate."""
 
@@ -67,7 +69,11 @@ class Priority(IntEnum):
 
 @dataclass(frozen=True)
 class ChatEvent:
-    """One thing that happened in the chat, normalised across platforms."""
+    """One thing that happened in the chat, normalised across platforms.
+
+    Building one is the boundary every source passes (`bot/sanitize.py`): whatever a mapper hands in,
+    the strings come out valid Unicode on one line and bounded, the numbers in range, so no later stage
+    (filter, commands, logs, audit, state, status page) can meet a lone surrogate, a newline or 1e400."""
 
     text: str
     uid: int = 0
@@ -86,6 +92,22 @@ class ChatEvent:
     mute_s: float | None = None
     """For BAN: how long the platform silenced them (a Twitch timeout); None = until lifted."""
     received_at: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        fix = object.__setattr__
+        fix(self, "text", one_line(self.text, MAX_TEXT_CHARS))
+        fix(self, "uname", one_line(self.uname, MAX_NAME_CHARS))
+        for key in ("msg_id", "medal_name", "reply_to"):
+            fix(self, key, one_line(getattr(self, key), MAX_ID_CHARS))
+        for key in ("uid", "medal_room"):
+            fix(self, key, bounded_int(getattr(self, key)))
+        fix(self, "guard_level", bounded_int(self.guard_level, hi=9))
+        fix(self, "medal_level", bounded_int(self.medal_level, hi=10_000))
+        fix(self, "price", bounded_float(self.price))
+        fix(self, "home_medal", self.home_medal is True)
+        if self.mute_s is not None:
+            seconds = bounded_float(self.mute_s)
+            fix(self, "mute_s", seconds or None)  # not a usable duration: a ban until lifted
 
 
 @dataclass(frozen=True)

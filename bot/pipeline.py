@@ -414,25 +414,16 @@ class Daemon:
         self.queue.put(request)
 
     async def _read(self) -> None:
-        prefixes = self.cfg.moderation.prefixes
         try:
             async for event in self.source.events():
                 self.stats.received += 1
-                self.viewers.saw(event)
-                if event.kind in CONTROL_KINDS:
-                    await self._control(event)
-                    continue
-                if event.kind == EventKind.DANMAKU and (command := parse_command(event.text, prefixes)):
-                    self.stats.commands += 1  # never spoken, whoever sent it
-                    await self.moderator.handle(event, command)
-                    continue
-                result = self.filter.apply(event)
-                if isinstance(result, Dropped):
-                    self.stats.drops[result.reason] += 1
-                    self.stats.recent_drops.append((time.time(), result.reason, event.text[:80]))
-                    log.debug("dropped (%s): %r", result.reason, event.text[:80])
-                else:
-                    self.queue.put(result)
+                try:
+                    await self._handle(event)
+                except Exception:  # a bug met by one event costs that event, never the reader
+                    self.stats.drops["internal_error"] += 1
+                    n = self.stats.drops["internal_error"]
+                    if n == 1 or n % 100 == 0:
+                        log.exception("internal error handling a chat event (%d so far); skipped it", n)
         finally:
             self.queue.close()
 
@@ -450,6 +441,23 @@ class Daemon:
                 self.stats.shortened += 1
                 log.info("message #%d cut to fit text.max_audio_s: %s", item.request.seq, item.request.text[:60])
         return [item.request for item in prepared]
+
+    async def _handle(self, event: ChatEvent) -> None:
+        self.viewers.saw(event)
+        if event.kind in CONTROL_KINDS:
+            await self._control(event)
+            return
+        if event.kind == EventKind.DANMAKU and (command := parse_command(event.text, self.cfg.moderation.prefixes)):
+            self.stats.commands += 1  # never spoken, whoever sent it
+            await self.moderator.handle(event, command)
+            return
+        result = self.filter.apply(event)
+        if isinstance(result, Dropped):
+            self.stats.drops[result.reason] += 1
+            self.stats.recent_drops.append((time.time(), result.reason, event.text[:80]))
+            log.debug("dropped (%s): %r", result.reason, event.text[:80])
+        else:
+            self.queue.put(result)
 
     def _engine_failed(self, n: int) -> bool:
         """Count a failed call; too many in a row means a sick process: exit 2 so systemd starts a clean

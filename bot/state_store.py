@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.errors import UserError
+from bot.sanitize import MAX_NAME_CHARS, json_safe, one_line
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,12 @@ class MuteEntry(BaseModel):
     """Unix time the mute ends; None = until unmuted."""
     by: str = ""
     at: float = 0.0
+
+    @field_validator("name", "by", mode="before")
+    @classmethod
+    def _one_line(cls, value: object) -> object:
+        """A viewer's name reaches the file: it must encode (no lone surrogate) and stay on one line."""
+        return one_line(value, 4 * MAX_NAME_CHARS) if isinstance(value, str) else value
 
 
 class StateFile(BaseModel):
@@ -167,9 +174,10 @@ class StateStore:
 
     async def audit(self, record: dict[str, Any]) -> None:
         """Append one JSON line to the audit log, durably (fsync), rotating it past AUDIT_MAX_BYTES."""
-        line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **record}, ensure_ascii=False) + "\n"
+        entry = json_safe({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **record})
+        line = json.dumps(entry, ensure_ascii=False) + "\n"
         async with self._lock:
-            await asyncio.to_thread(self._append_audit, line.encode())
+            await asyncio.to_thread(self._append_audit, line.encode("utf-8", "replace"))
 
     def _append_audit(self, line: bytes) -> None:
         try:

@@ -14,11 +14,11 @@ Two non-filesystem forms are understood:
 from __future__ import annotations
 
 import os
-import re
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import re2
 import yaml
 from pydantic import (
     AfterValidator,
@@ -310,11 +310,26 @@ class SoundDeviceOutput(Strict):
     latency: Literal["low", "high"] | float = Field(default="low", description="PortAudio's suggested latency")
 
 
+def compile_linear(pattern: str, case_sensitive: bool = False) -> re2._Regexp[str]:
+    """A streamer's regular expression, compiled by RE2: matching takes time linear in the text whatever
+    the pattern (`(a+)+$` cannot backtrack for seconds), at the price of backreferences and lookarounds.
+    Raises re2.error."""
+    options = re2.Options()
+    options.log_errors = False  # the one-line error below says it; RE2 would also print to stderr
+    options.case_sensitive = case_sensitive
+    return re2.compile(pattern, options)
+
+
 def _check_regex(pattern: str) -> str:
     try:
-        re.compile(pattern)
-    except re.error as err:
-        raise ValueError(f"bad regular expression {pattern!r}: {err}") from None
+        compiled = compile_linear(pattern)
+    except re2.error as err:
+        reason = err.args[0].decode(errors="replace") if err.args and isinstance(err.args[0], bytes) else str(err)
+        raise ValueError(
+            f"bad regular expression {pattern!r}: {reason} (matched in linear time: no backreferences or lookarounds)"
+        ) from None
+    if compiled.fullmatch("") is not None:
+        raise ValueError(f"regular expression {pattern!r} matches an empty text: it would block every message")
     return pattern
 
 
@@ -389,6 +404,11 @@ class TextConfig(SpokenConfig):
     templates: TemplatesConfig = TemplatesConfig()
     links: Literal["drop", "replace", "keep"] = "replace"
     link_word: str = Field(default="链接", max_length=16)
+    blocked_name: str = Field(
+        default="有人",
+        max_length=16,
+        description="said for a name with a link or a blocked word in it; '' = the message is read without a name",
+    )
     blocklist: BlocklistConfig = BlocklistConfig()
     max_repeat: int = Field(default=3, ge=1, le=20, description="'哈哈哈哈哈哈' -> '哈哈哈'; punctuation runs -> one")
     emoticons: dict[str, str] = Field(default_factory=dict, description="'[doge]': '狗头' — said instead")

@@ -109,8 +109,13 @@ class MessageFilter:
             text = f"{text}{'，' if wide else ', '}{cfg.truncation_cue}"
         return text
 
-    def speakable_name(self, uname: str) -> str:
-        return clean_text(self._aliases.apply(clean_text(uname, MAX_NAME_CHARS)), 2 * MAX_NAME_CHARS)
+    def speakable_name(self, uname: str) -> str | None:
+        """The name as said, or None when it carries a link or a blocked word: templates read names aloud,
+        so a name is held to the same rules as a message (`加我qq12345678` as a super chat's sender)."""
+        name = clean_text(uname, MAX_NAME_CHARS)
+        if (self.cfg.links != "keep" and has_link(name)) or self._blocklist.apply(name) != name:
+            return None
+        return clean_text(self._aliases.apply(name), 2 * MAX_NAME_CHARS)
 
     def apply(self, event: ChatEvent) -> SpeechRequest | Dropped:
         if event.kind in CONTROL_KINDS:
@@ -133,7 +138,9 @@ class MessageFilter:
                 return Dropped("rate_limited")
         template = getattr(self.cfg.templates, event.kind.value, self.cfg.templates.danmaku)
         name = self.speakable_name(event.uname)
-        spoken = template.format(uname=name, text=text)
+        if name is None and not self.cfg.blocked_name:
+            template = "{text}"
+        spoken = template.format(uname=self.cfg.blocked_name if name is None else name, text=text)
         nameless = text if "{uname}" in template else ""
         return SpeechRequest(
             text=spoken,

@@ -3,8 +3,8 @@
 A viewer controls their message, their name and (on some platforms) ids; a JSON `"\\ud83d"` (half an emoji)
 is valid JSON and becomes a lone surrogate in a Python str, which no UTF-8 encoder accepts — the audit log,
 the state file and the status page all encode. A newline in a name forges log lines. So every string is
-made valid Unicode scalar values (lone surrogates become U+FFFD), line breaks and other controls become a
-space, invisible format characters (zero-width, bidi overrides, Hangul fillers) are removed, and the
+made valid Unicode scalar values (lone surrogates become U+FFFD), line breaks become a space, other
+controls and invisible format characters (zero-width, bidi overrides, Hangul fillers) are removed, and the
 length is capped — once, where the event is built (`ChatEvent.__post_init__`), so no later stage can meet
 one. `json_safe` does the same for what is written to disk, as a second line of defence.
 """
@@ -23,8 +23,10 @@ MAX_ID_CHARS = 128
 """Message ids, medal names, reply targets."""
 MAX_UID = 2**63 - 1
 
-_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-"""Controls (C0, DEL, C1) and the Unicode line/paragraph separators: each run becomes one space."""
+_BREAKS = re.compile("[\t-\r\x1c-\x1f\x85\u2028\u2029]+")
+"""Line and paragraph breaks, tabs, separators: each run becomes one space (two lines stay two words)."""
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+"""The other controls (NUL, ESC, DEL, C1): removed."""
 _INVISIBLE = re.compile(
     "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
     "\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
@@ -56,8 +58,8 @@ def one_line(value: object, limit: int) -> str:
     if text.isascii():
         if text.isprintable():
             return text[:limit]
-        return _BREAKS.sub(" ", text)[:limit]
-    text = _INVISIBLE.sub("", _BREAKS.sub(" ", scalar_values(text)))
+        return _CONTROLS.sub("", _BREAKS.sub(" ", text))[:limit]
+    text = _INVISIBLE.sub("", _CONTROLS.sub("", _BREAKS.sub(" ", scalar_values(text))))
     return text[:limit]
 
 

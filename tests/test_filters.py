@@ -4,6 +4,7 @@ test that no input makes it raise or say too much."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +208,48 @@ def test_no_input_makes_the_filter_raise_and_output_is_bounded(text: str, uname:
         assert out.text.strip()
     else:
         assert isinstance(out, Dropped) and out.reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["bad_word", "笨|蛋", "笨.蛋", "笨·蛋", "bad\u3164word", "b\u0430dword", "B A D W O R D", "ｂａｄ word", "𝐛𝐚𝐝𝐰𝐨𝐫𝐝", "bädword"],
+)
+def test_blocked_words_cannot_be_spelt_past_the_list(text: str) -> None:
+    blocklist = BlocklistConfig(words=["badword", "笨蛋"])
+    assert make(blocklist=blocklist).speakable_text(f"你 {text} 好") == Dropped("blocklist")
+    replaced = make(blocklist=blocklist.model_copy(update={"action": "replace"})).speakable_text(f"你 {text} 好")
+    assert replaced == "你 哔 好", text
+
+
+def test_blocklist_regexes_match_as_written_and_folded_in_linear_time() -> None:
+    f = make(blocklist=BlocklistConfig(regexes=[r"(a+)+$", r"qq\d{5,}"]), max_chars=2000)
+    started = time.perf_counter()
+    assert f.speakable_text("a" * 25 + "!") == Dropped("blocklist")  # folded: the "!" is gone
+    for _ in range(20):
+        assert f.speakable_text("a" * 7000 + "b!") != Dropped("blocklist")
+    assert f.speakable_text("加 q q 1 2 3 4 5 6") == Dropped("blocklist")
+    assert f.speakable_text("正常的话") == "正常的话"
+    assert time.perf_counter() - started < 2.0  # Python's re took 11.5 s on the first line alone
+
+
+def test_the_link_rule_is_linear_on_dotted_runs() -> None:
+    f = make(max_chars=2000)
+    started = time.perf_counter()
+    for i in range(20):
+        f.speakable_text(".".join("a" * (i % 3 + 1) for _ in range(2500)))
+    assert time.perf_counter() - started < 5.0  # quadratic before: ~32 s of frozen event loop
+    assert f.speakable_text("加我qq123.com的群") == "加我 链接 的群"  # no word boundary needed before or after
+    assert f.speakable_text("看v1.2.3版本和3.14") == "看v1.2.3版本和3.14"
+    assert f.speakable_text("去 a.com.cn/x?y=1 和 b.net") == "去 链接 和 链接"
+
+
+def test_names_pass_the_blocklist_and_link_rules() -> None:
+    blocklist = BlocklistConfig(regexes=[r"qq\d{5,}"])
+    sc = ChatEvent(text="谢谢主播", uid=5, uname="加我qq12345678", kind=EventKind.SUPER_CHAT)
+    out = make(blocklist=blocklist).apply(sc)
+    assert isinstance(out, SpeechRequest) and out.text == "有人的醒目留言：谢谢主播"
+    out = make(blocklist=blocklist, blocked_name="").apply(sc)
+    assert isinstance(out, SpeechRequest) and out.text == "谢谢主播"
+    linked = ChatEvent(text="谢谢", uid=5, uname="www.spam.cn", kind=EventKind.SUPER_CHAT)
+    out = make(blocked_name="一位观众").apply(linked)
+    assert isinstance(out, SpeechRequest) and out.text == "一位观众的醒目留言：谢谢"

@@ -30,7 +30,7 @@ def test_every_format_character_of_this_python_is_removed() -> None:
 def test_surrogates_controls_and_fillers() -> None:
     assert scalar_values("a\ud83db") == "a\ufffdb"
     assert scalar_values("\ud83d\ude00") == "😀"  # a pair is one character
-    assert one_line("名字\n[INFO] forged\r\x00\u2028x", 64) == "名字 [INFO] forged x"
+    assert one_line("名字\n[INFO] forged\r\x00\u2028x\x1b", 64) == "名字 [INFO] forged  x"
     assert one_line("#\u200btts\u3164 mute", 64) == "#tts mute"
     assert one_line("ab\tc", 64) == "ab c" and one_line("x" * 100, 10) == "x" * 10
     assert one_line(None, 5) == "" and one_line(12, 5) == ""

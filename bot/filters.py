@@ -117,6 +117,19 @@ class MessageFilter:
             return None
         return clean_text(self._aliases.apply(name), 2 * MAX_NAME_CHARS)
 
+    def thanks(self, event: ChatEvent) -> SpeechRequest | Dropped:
+        """A paid message whose text is not to be read (it was a command): its template with an empty text,
+        `小明的醒目留言`; nothing when the template says nothing else."""
+        if event.role == Role.VIEWER and event.uid and self.is_muted(event.uid):
+            return Dropped("muted")
+        template = getattr(self.cfg.templates, event.kind.value, self.cfg.templates.danmaku)
+        name = self.speakable_name(event.uname)
+        said = template.format(uname=self.cfg.blocked_name if name is None else name, text="")
+        said = clean_text(said, 4 * MAX_NAME_CHARS).rstrip(" ：:，,")
+        if not is_speakable(said):
+            return Dropped("unspeakable")
+        return SpeechRequest(said, self.voice_for(event.uid), event, self.next_seq(), priority_of(event))
+
     def apply(self, event: ChatEvent) -> SpeechRequest | Dropped:
         if event.kind in CONTROL_KINDS:
             return Dropped("control")

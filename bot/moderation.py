@@ -66,6 +66,7 @@ class Moderator:
         viewers: Viewers,
         replier: Replier | None = None,
         status: Callable[[], str] = lambda: "",
+        owner_uid: Callable[[], int] = lambda: 0,
     ) -> None:
         self.cfg = cfg
         self.store = store
@@ -75,6 +76,8 @@ class Moderator:
         self.viewers = viewers
         self.replier = replier or LogReplier()
         self.status = status
+        self.owner_uid = owner_uid
+        """The room owner's uid as the source learnt it at connect (0 = not known)."""
         self.paused = False
         self.reconfigure(cfg)
 
@@ -243,7 +246,13 @@ class Moderator:
         return self.viewers.by_name(arg)
 
     def _protected(self, target: Viewer) -> bool:
-        return target.role != Role.VIEWER or target.uid in self.cfg.moderation.moderators
+        """The streamer and moderators cannot be muted, including before they have said anything."""
+        return (
+            target.role != Role.VIEWER
+            or target.uid in self.cfg.moderation.moderators
+            or target.uid in self.viewers.staff
+            or target.uid == self.owner_uid()
+        )
 
     def withdraw(self, matches: Callable[[ChatEvent], bool], reason: str) -> int:
         """Drop every message whose event `matches` that is not yet heard: waiting in the queue or

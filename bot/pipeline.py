@@ -54,6 +54,9 @@ GPU_STALE_S = 30.0
 """/healthz fails when the GPU worker thread has not run a no-op for this long (a hung CUDA call)."""
 SOURCE_DOWN_OK_S = 300.0
 """/healthz tolerates a chat that is reconnecting for this long."""
+COMMAND_KINDS = frozenset({EventKind.DANMAKU, EventKind.SUPER_CHAT})
+"""A command typed into a super chat (or a Twitch cheer) runs like one typed in chat (when its sender may
+give it) and is never read out; the super chat itself is still thanked, without its text."""
 RESTART_KEYS = ("model", "engine", "source", "output", "state_dir")
 """Settings a reload cannot swap in: they take effect at the next start."""
 
@@ -111,6 +114,7 @@ class Daemon:
             self.viewers,
             replier=source if isinstance(source, Replier) else None,
             status=self.status_line,
+            owner_uid=lambda: int(getattr(source, "owner_uid", 0) or 0),
         )
         self.filter = MessageFilter(cfg.text, self.moderator.voice_for, self.moderator.is_muted)
         self.preparer: SpeechPreparer | None = None
@@ -447,11 +451,13 @@ class Daemon:
         if event.kind in CONTROL_KINDS:
             await self._control(event)
             return
-        if event.kind == EventKind.DANMAKU and (command := parse_command(event.text, self.cfg.moderation.prefixes)):
+        command = parse_command(event.text, self.cfg.moderation.prefixes) if event.kind in COMMAND_KINDS else None
+        if command:
             self.stats.commands += 1  # never spoken, whoever sent it
             await self.moderator.handle(event, command)
-            return
-        result = self.filter.apply(event)
+            if event.kind != EventKind.SUPER_CHAT:
+                return
+        result = self.filter.thanks(event) if command else self.filter.apply(event)
         if isinstance(result, Dropped):
             self.stats.drops[result.reason] += 1
             self.stats.recent_drops.append((time.time(), result.reason, event.text[:80]))

@@ -21,6 +21,9 @@ class Viewer:
     role: Role
 
 
+MAX_STAFF = 1000
+
+
 def name_key(name: str) -> str:
     return unicodedata.normalize("NFKC", name).strip().removeprefix("@").casefold()
 
@@ -32,6 +35,9 @@ class Viewers:
         self._by_name: OrderedDict[str, set[int]] = OrderedDict()
         self.handed_over: deque[SpeechRequest] = deque(maxlen=8)
         """Requests most recently handed to the audio output: one of them is being heard."""
+        self.staff: set[int] = set()
+        """Uids seen as the streamer or a moderator: never forgotten (a few per room), so they stay
+        protected from a mute however many viewers come after them."""
 
     @property
     def last_spoken(self) -> ChatEvent | None:
@@ -41,6 +47,8 @@ class Viewers:
     def saw(self, event: ChatEvent) -> None:
         if not event.uid:
             return
+        if event.role in (Role.STREAMER, Role.MODERATOR) and len(self.staff) < MAX_STAFF:
+            self.staff.add(event.uid)
         self._by_uid.pop(event.uid, None)
         self._by_uid[event.uid] = Viewer(event.uid, event.uname, event.role)
         if event.uname:

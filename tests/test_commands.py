@@ -41,9 +41,30 @@ def test_commands_and_aliases(text: str, verb: Verb, args: tuple[str, ...]) -> N
     assert isinstance(cmd, Command) and cmd.verb == verb and cmd.args == args
 
 
-@pytest.mark.parametrize("text", ["hello", "tts skip", "# tts skip", "#ttsfan 加油", "我 #tts skip", ""])
+@pytest.mark.parametrize("text", ["hello", "tts skip", "#ttsfan 加油", "我 #tts skip", "#tt", ""])
 def test_not_addressed_to_us(text: str) -> None:
     assert parse_command(text, PREFIXES) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["# tts mute 100", "#\u200btts mute 100", "#\u3164tts mute 100", "＃ｔｔｓ　ｍｕｔｅ　１００", " #TTS mute ١٠٠", "# T T S mute 100"],
+)
+def test_every_form_that_reads_as_a_command_is_one(text: str) -> None:
+    cmd = parse_command(text, PREFIXES)
+    assert isinstance(cmd, Command) and cmd.verb == Verb.MUTE and cmd.args == ("100",), text
+
+
+def test_digits_and_durations_fold_the_same_way() -> None:
+    cmd = parse_command("#tts mute ١٢٣ ١٠m", PREFIXES)
+    assert isinstance(cmd, Command) and cmd.args == ("123", "10m")
+    assert parse_duration(cmd.args[1]) == 600
+
+
+@pytest.mark.parametrize("text", ["0.001s", "9s", "0.1m"])
+def test_durations_have_a_minimum(text: str) -> None:
+    with pytest.raises(ValueError, match="shortest mute is 10s"):
+        parse_duration(text)
 
 
 @pytest.mark.parametrize(

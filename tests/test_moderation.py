@@ -210,6 +210,19 @@ def test_mute_targets_last_uid_names_and_refuses_to_guess(tmp_path: Path) -> Non
     assert room.run("#tts mute 99999999999999999999").reply.startswith("not a uid")
 
 
+def test_the_owner_and_known_moderators_are_protected_before_they_are_seen_again(tmp_path: Path) -> None:
+    room = Room(tmp_path)
+    room.mod.owner_uid = lambda: 777  # learnt by the source at connect
+    assert room.run("#tts mute 777 10m", uid=2).reply.endswith("is a moderator; not muted")
+    room.viewers.saw(ChatEvent(text="hi", uid=3, role=Role.MODERATOR))
+    for uid in range(10, 30_000):  # the viewer directory forgets them; the staff list does not
+        room.viewers.saw(ChatEvent(text="x", uid=uid))
+    assert room.viewers.get(3) is None
+    assert room.run("#tts mute 3 10m", uid=2).reply.endswith("is a moderator; not muted")
+    assert room.run("#tts mute 42 0.001s", uid=2).reply == "shortest mute is 10s"
+    assert room.mod.state.mutes == {}
+
+
 def test_moderators_and_the_streamer_cannot_be_muted(tmp_path: Path) -> None:
     room = Room(tmp_path)
     room.say("我是主播", uid=1, role=Role.STREAMER)

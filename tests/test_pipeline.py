@@ -187,3 +187,30 @@ def test_a_cleared_chat_drops_waiting_viewer_chat_but_keeps_paid_and_staff_messa
     spoken = [u.request.event.text for u in sink.played]
     assert spoken[0] == "第一" and sorted(spoken[1:]) == sorted(["醒目留言", "房管的话", "清屏以后"])
     assert daemon.stats.drops["chat_cleared"] == 2
+
+
+class EventsSource:
+    connected = True
+
+    def __init__(self, events: list[ChatEvent]) -> None:
+        self.list = events
+
+    async def events(self) -> AsyncIterator[ChatEvent]:
+        for event in self.list:
+            yield event
+
+
+def test_commands_in_any_form_are_never_spoken_and_a_super_chat_command_runs_and_is_thanked() -> None:
+    sink = RecordingSink()
+    events = [
+        ChatEvent(text="#\u200btts mute 100", uid=5, uname="viewer"),
+        ChatEvent(text="＃ ｔｔｓ skip", uid=6, uname="viewer2"),
+        ChatEvent(text="#tts pause", uid=7, uname="fan", kind=EventKind.SUPER_CHAT, price=30),
+        ChatEvent(text="#tts status", uid=8, uname="房管", role=Role.MODERATOR, kind=EventKind.SUPER_CHAT, price=30),
+        ChatEvent(text="普通的话", uid=9, uname="x"),
+    ]
+    daemon = Daemon(config(), EventsSource(events), lambda: FakeSynthesizer(voices=["zh"]), sink)
+    asyncio.run(daemon.run())
+    spoken = [u.request.text for u in sink.played]
+    assert sorted(spoken) == sorted(["fan的醒目留言", "房管的醒目留言", "普通的话"])
+    assert daemon.stats.commands == 4 and not daemon.moderator.paused

@@ -85,6 +85,8 @@ def _check_model(cfg: Config, notes: list[str]) -> list[str]:
             notes.append(f"{key}: {spec} will be downloaded from the hub on first run unless already cached")
         elif not Path(spec).is_file():
             problems.append(f"{key}: file not found: {spec}")
+    if not m.checkpoint.startswith(HF_PREFIX) and Path(m.checkpoint).is_file():
+        problems += _checkpoint_format(m.checkpoint)
     if not m.vocab.startswith(HF_PREFIX) and Path(m.vocab).is_file():
         try:
             from bot.engine.loading import load_vocab
@@ -92,7 +94,7 @@ def _check_model(cfg: Config, notes: list[str]) -> list[str]:
             vocab_size = len(load_vocab(m.vocab))
         except UserError as err:
             problems.append(str(err))
-    if vocab_size and m.checkpoint.endswith(".safetensors") and Path(m.checkpoint).is_file():
+    if vocab_size and m.checkpoint.endswith(".safetensors") and Path(m.checkpoint).is_file() and not problems:
         problems += _checkpoint_fits(cfg, vocab_size)
     if m.vocoder.startswith(HF_PREFIX):
         notes.append(f"model.vocoder: {m.vocoder} will be downloaded from the hub on first run unless already cached")
@@ -101,6 +103,22 @@ def _check_model(cfg: Config, notes: list[str]) -> list[str]:
             if not (Path(m.vocoder) / f).is_file():
                 problems.append(f"model.vocoder: file not found: {Path(m.vocoder) / f}")
     return problems
+
+
+def _checkpoint_format(path: str) -> list[str]:
+    """Whether the file is a checkpoint at all, from its first bytes: a safetensors header (a little-endian
+    length, then JSON) or what torch.save writes (a zip archive, or a pickle for the legacy format)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as err:
+        return [f"model.checkpoint: cannot read {path}: {err.strerror or err}"]
+    if path.endswith(".safetensors"):
+        size = int.from_bytes(head[:8], "little") if len(head) >= 9 else 0
+        ok = 2 <= size <= 100_000_000 and head[8:9] == b"{"
+    else:
+        ok = head.startswith((b"PK\x03\x04", b"\x80"))
+    return [] if ok else [f"model.checkpoint: {path} is not a checkpoint (.safetensors or a torch.save .pt file)"]
 
 
 def _checkpoint_fits(cfg: Config, vocab_size: int) -> list[str]:

@@ -160,10 +160,18 @@ class EngineConfig(Strict):
         return os.path.join(base, "ishowtts-bot")
 
 
+MAX_REF_TEXT_CHARS = 500
+"""12 s of the fastest speech is ~100 Chinese characters or ~250 Latin ones; 500 leaves room for notes in
+brackets. A transcript past the clip fills the model's whole window, and every utterance then fails."""
+
+
 class VoiceConfig(Strict):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[\w.-]+$")
     ref_audio: ConfigPath
-    ref_text: str
+    ref_text: str = Field(
+        max_length=MAX_REF_TEXT_CHARS,
+        description="what the clip says; a clip is at most 12 s, so a longer transcript cannot match it",
+    )
     speed: float = Field(default=1.0, gt=0.25, le=4.0)
     gain_db: float = Field(default=0.0, ge=-40, le=20)
     lang: Language | None = Field(
@@ -577,6 +585,22 @@ def parse_config(data: Any, path: Path) -> Config:
         raise ConfigError("\n".join(format_validation_error(path.name, err))) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, but a key given twice in one mapping is an error: PyYAML keeps the last one
+    silently, so a setting written twice (one of them forgotten further down) would be half ignored."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {str(key)[:40]!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a config file; every failure is a one-line-per-problem ConfigError."""
     path = Path(path)
@@ -587,7 +611,7 @@ def load_config(path: str | Path) -> Config:
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: cannot read config file: {err}") from None
     try:
-        data = yaml.safe_load(raw)
+        data = yaml.load(raw, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

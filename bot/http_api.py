@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.commands import parse_command
 from bot.config import HttpConfig
+from bot.errors import UserError
 from bot.events import ChatEvent, Role
 from bot.filters import Dropped
 from bot.http_guard import CappedProtocols, connection_cap, host_check, server_logger
@@ -72,6 +73,11 @@ def load_token(state_dir: str) -> str:
         saved = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         saved = ""
+    except (OSError, UnicodeDecodeError) as err:  # a folder, unreadable, not text: one line at start, no traceback
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else "not UTF-8 text"
+        raise UserError(
+            f"state_dir: cannot read the HTTP token {path}: {reason} (remove it, or set {TOKEN_ENV})"
+        ) from None
     if saved:
         return saved
     token = secrets.token_urlsafe(24)

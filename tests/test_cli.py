@@ -12,6 +12,8 @@ from pathlib import Path
 
 import soundfile as sf
 
+from tests.conftest import ZH_TEXT
+
 CHAT = [
     ("主播好厉害，这波操作太秀了！", True),
     ("hello everyone, greetings from Berlin", True),
@@ -265,3 +267,42 @@ def test_check_warns_of_a_transcript_that_does_not_fit_its_clip_and_of_a_cut_cli
         "(speech runs at 1.2-10); is it exactly what the clip says?"
     )
     assert warnings[1].startswith("warning: config.yaml: voices[1].ref_audio (long): the clip is 15.0 s; only ")
+
+
+def test_start_up_mistakes_are_one_line(tmp_path: Path, tiny_config: Callable[..., Path]) -> None:
+    cfg = tiny_config(extra=f"state_dir: {tmp_path / 'state'}\n")
+    text = cfg.read_text(encoding="utf-8")
+    other = "{dim: 64, depth: 2, heads: 2, dim_head: 32, ff_mult: 4, text_dim: 32, conv_layers: 1}"
+    cfg.write_text(text.replace("architecture: tiny", f"architecture: {other}"), "utf-8")
+    proc = bot("run", "-c", str(cfg), stdin="")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    (line,) = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert "model.checkpoint: does not fit model.architecture: " in line and "other shapes" in line
+    cfg.write_text(text, "utf-8")
+    token = tmp_path / "state" / "http-token"
+    token.unlink(missing_ok=True)  # the first run wrote it (the HTTP side starts before the model loads)
+    for make_bad in (lambda: token.mkdir(), lambda: token.write_bytes(b"\xff\xfe token")):
+        if token.is_dir():
+            token.rmdir()
+        make_bad()
+        proc = bot("run", "-c", str(cfg), stdin="", env={"ISHOWTTS_HTTP_TOKEN": ""})
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert f"error: state_dir: cannot read the HTTP token {token}: " in proc.stderr
+
+
+def test_check_catches_a_long_transcript_a_text_checkpoint_and_duplicate_keys(
+    tmp_path: Path, tiny_config: Callable[..., Path]
+) -> None:
+    cfg = tiny_config()
+    text = cfg.read_text(encoding="utf-8")
+    cfg.write_text(text.replace(f"ref_text: {ZH_TEXT}", "ref_text: " + "好" * 100_000), "utf-8")
+    proc = bot("check", "-c", str(cfg))
+    assert proc.returncode == 1 and "voices[0].ref_text: " in proc.stderr, proc.stderr
+    fake = tmp_path / "notes.safetensors"
+    fake.write_text("just some notes\n", encoding="utf-8")
+    cfg.write_text(text.replace(f"{text.split('checkpoint: ')[1].splitlines()[0]}", str(fake)), "utf-8")
+    proc = bot("check", "-c", str(cfg))
+    assert proc.returncode == 1 and f"model.checkpoint: {fake} is not a checkpoint" in proc.stdout
+    cfg.write_text(text + "output: {type: 'null'}\n", "utf-8")
+    proc = bot("check", "-c", str(cfg))
+    assert proc.returncode == 1 and "duplicate key 'output'" in proc.stderr

@@ -140,7 +140,15 @@ def load_model(cfg: ModelConfig, device: torch.device, dtype: torch.dtype) -> tu
     vocab = load_vocab(fetch(cfg.vocab, "model.vocab", cfg.cache_dir))
     model = build_cfm(cfg.architecture, vocab)
     state = checkpoint_state_dict(fetch(cfg.checkpoint, "model.checkpoint", cfg.cache_dir))
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # torch lists every mismatched shape, one line each: say it in one
+        wrong = [line.strip() for line in str(err).splitlines() if "size mismatch" in line]
+        first = wrong[0] if wrong else " ".join(str(err).split())
+        raise ModelError(
+            f"model.checkpoint: does not fit model.architecture: {len(wrong)} weights have other shapes "
+            f"({first[:200]}); is model.vocab the checkpoint's own?"
+        ) from None
     problems = []
     if result.missing_keys:
         problems.append(f"{len(result.missing_keys)} missing weights (e.g. {result.missing_keys[0]})")

@@ -48,7 +48,14 @@ def test_not_addressed_to_us(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["# tts mute 100", "#\u200btts mute 100", "#\u3164tts mute 100", "＃ｔｔｓ　ｍｕｔｅ　１００", " #TTS mute ١٠٠", "# T T S mute 100"],
+    [
+        "# tts mute 100",
+        "#\u200btts mute 100",
+        "#\u3164tts mute 100",
+        "＃ｔｔｓ　ｍｕｔｅ　１００",
+        " #TTS mute ١٠٠",
+        "# T T S mute 100",
+    ],
 )
 def test_every_form_that_reads_as_a_command_is_one(text: str) -> None:
     cmd = parse_command(text, PREFIXES)

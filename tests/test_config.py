@@ -137,7 +137,8 @@ def test_bad_blocklist_regex_is_one_clear_line(tmp_path: Path) -> None:
         f"config.yaml: text.blocklist.regexes[1]: bad regular expression '(unclosed': missing ): (unclosed{linear}",
         f"config.yaml: text.blocklist.regexes[2]: bad regular expression '[z-a]': invalid character class range: "
         f"z-a{linear}",
-        f"config.yaml: text.blocklist.regexes[3]: bad regular expression '(a)\\\\1': invalid escape sequence: \\1{linear}",
+        f"config.yaml: text.blocklist.regexes[3]: bad regular expression '(a)\\\\1': "
+        f"invalid escape sequence: \\1{linear}",
         "config.yaml: text.blocklist.regexes[4]: regular expression 'x*' matches an empty text: it would block every "
         "message",
     ]

@@ -212,7 +212,18 @@ def test_no_input_makes_the_filter_raise_and_output_is_bounded(text: str, uname:
 
 @pytest.mark.parametrize(
     "text",
-    ["bad_word", "笨|蛋", "笨.蛋", "笨·蛋", "bad\u3164word", "b\u0430dword", "B A D W O R D", "ｂａｄ word", "𝐛𝐚𝐝𝐰𝐨𝐫𝐝", "bädword"],
+    [
+        "bad_word",
+        "笨|蛋",
+        "笨.蛋",
+        "笨·蛋",
+        "bad\u3164word",  # a Hangul filler
+        "b\u0430dword",  # a Cyrillic а
+        "B A D W O R D",
+        "ｂａｄ word",
+        "𝐛𝐚𝐝𝐰𝐨𝐫𝐝",
+        "bädword",
+    ],
 )
 def test_blocked_words_cannot_be_spelt_past_the_list(text: str) -> None:
     blocklist = BlocklistConfig(words=["badword", "笨蛋"])

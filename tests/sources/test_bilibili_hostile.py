@@ -1,5 +1,6 @@
-"""Hostile danmaku through bilibili-api-python's real client, the fake server and the whole daemon: a lone
-surrogate (half an emoji, valid JSON) in a command, a name and a dropped message; a newline in a name."""
+"""Hostile chat: danmaku through bilibili-api-python's real client, the fake server and the whole daemon (a lone
+surrogate, half an emoji and valid JSON, in a command, a name and a dropped message; a newline in a name), and
+arbitrary values in every field of the Bilibili and Twitch mappings."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ import ssl
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from bot.backoff import Backoff
 from bot.config import BilibiliSource, parse_config
 from bot.engine.fake import FakeSynthesizer
+from bot.events import ChatEvent
 from bot.pipeline import Daemon
 from bot.sources.bilibili import BilibiliChatSource
+from bot.sources.bilibili_commands import map_command
 from bot.sources.bilibili_fake_server import OP_COMMAND, loopback_session, pack
+from bot.sources.twitch_irc import parse_line, to_event
 from tests.conftest import ZH_REF
 from tests.sources.conftest import start_server
 from tests.sources.test_bilibili_commands import danmu
@@ -77,3 +84,44 @@ async def test_lone_surrogates_and_newlines_cannot_kill_the_daemon(tls: Tls, tmp
     assert state["mutes"][0]["name"] == "half� INFO forged line"
     audit = (tmp_path / "state" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["ok"] for line in audit] == [False, True]
+
+
+_JUNK = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(st.characters(codec=None), max_size=20),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_JUNK, min_size=16, max_size=16), st.lists(_JUNK, min_size=8, max_size=8), _JUNK)
+def test_any_value_in_any_field_of_a_danmaku_maps_without_raising(meta: list[Any], info: list[Any], junk: Any) -> None:
+    """The real shape of DANMU_MSG and SUPER_CHAT_MESSAGE with arbitrary JSON in each field."""
+    for cmd in (
+        {"cmd": "DANMU_MSG", "info": [meta, *info]},
+        {"cmd": "DANMU_MSG", "info": [[0, 1, *meta[2:12], 0], junk, [junk, junk, junk], info, 0, 0, 0, junk]},
+        {"cmd": "SUPER_CHAT_MESSAGE", "data": {"message": junk, "uid": junk, "price": junk, "user_info": junk}},
+        {"cmd": "ROOM_BLOCK_MSG", "data": {"uid": junk, "uname": junk}},
+    ):
+        out = map_command(json.loads(json.dumps(cmd)))
+        if isinstance(out, ChatEvent):
+            for value in (out.text, out.uname, out.msg_id, out.medal_name, out.reply_to):
+                value.encode("utf-8")
+                assert "\n" not in value
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(codec=None), max_size=40), st.text(st.characters(codec=None), max_size=40))
+def test_twitch_tags_and_text_with_any_characters_map_to_clean_events(name: str, text: str) -> None:
+    escaped = name.replace("\\", "\\\\").replace(";", "\\:").replace(" ", "\\s")
+    escaped = escaped.replace("\r", "\\r").replace("\n", "\\n")
+    line = f"@display-name={escaped};user-id=5;id=x :u!u@h PRIVMSG #dallas :{text}".replace("\r", "").replace("\n", "")
+    try:
+        msg = parse_line(line)
+    except ValueError:
+        return
+    out = to_event(msg, "dallas")
+    if isinstance(out, ChatEvent):
+        for value in (out.text, out.uname):
+            value.encode("utf-8")
+            assert "\n" not in value and "\r" not in value

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from bot.sanitize import one_line
+
 
 class Verb(str, Enum):
     MUTE = "mute"
@@ -82,8 +84,10 @@ class BadCommand:
 def parse_command(text: str, prefixes: Sequence[str]) -> Command | BadCommand | None:
     """None when `text` is not addressed to the bot (no prefix). The prefix is found in any form that
     reads the same: full-width, any case, with spaces or invisible characters slipped between its
-    characters (`# tts`, `#\u200btts`): a message that reads as a command is never spoken as speech."""
-    norm = _DIGITS.sub(_ascii_digit, _INVISIBLE.sub("", unicodedata.normalize("NFKC", text[:300]))).strip()
+    characters (`# tts`, `#\u200btts`): a message that reads as a command is never spoken as speech.
+    The text is made one line first (`bot/sanitize.py`): commands from the HTTP API do not pass through a
+    ChatEvent, and what a command says is logged and audited."""
+    norm = _DIGITS.sub(_ascii_digit, one_line(unicodedata.normalize("NFKC", text[:300]), 300)).strip()
     for prefix in sorted(prefixes, key=len, reverse=True):
         p = unicodedata.normalize("NFKC", prefix).casefold().replace(" ", "")
         end = _after_prefix(norm, p)
@@ -107,9 +111,6 @@ def parse_command(text: str, prefixes: Sequence[str]) -> Command | BadCommand | 
     return BadCommand(f"unknown command {rest.split()[0][:20]!r}", norm)
 
 
-_INVISIBLE = re.compile("[\u00ad\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufeff\uffa0]")
-"""Zero-width and bidi characters and Hangul fillers: events arrive without them (`bot/sanitize.py`); the
-HTTP API's commands and tests do not pass that boundary."""
 _DIGITS = re.compile(r"\d")
 """Any decimal digit (Arabic-Indic, Devanagari, ...) is folded to ASCII, so uids and durations read alike."""
 

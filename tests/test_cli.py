@@ -190,7 +190,7 @@ def test_check_reports_a_bad_filter_regex_and_a_corrupt_state_file(
     assert proc.returncode == 1
     assert proc.stderr.strip() == (
         "error: config.yaml: text.blocklist.regexes[0]: bad regular expression '[unclosed': "
-        "unterminated character set at position 0"
+        "missing ]: [unclosed (matched in linear time: no backreferences or lookarounds)"
     )
 
 

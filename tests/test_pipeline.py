@@ -189,15 +189,18 @@ def test_a_cleared_chat_drops_waiting_viewer_chat_but_keeps_paid_and_staff_messa
     assert daemon.stats.drops["chat_cleared"] == 2
 
 
-class EventsSource:
+class Events:
+    """These events, then the end of the chat."""
+
     connected = True
 
     def __init__(self, events: list[ChatEvent]) -> None:
-        self.list = events
+        self._events = events
 
     async def events(self) -> AsyncIterator[ChatEvent]:
-        for event in self.list:
+        for event in self._events:
             yield event
+            await asyncio.sleep(0)
 
 
 def test_commands_in_any_form_are_never_spoken_and_a_super_chat_command_runs_and_is_thanked() -> None:
@@ -209,7 +212,7 @@ def test_commands_in_any_form_are_never_spoken_and_a_super_chat_command_runs_and
         ChatEvent(text="#tts status", uid=8, uname="房管", role=Role.MODERATOR, kind=EventKind.SUPER_CHAT, price=30),
         ChatEvent(text="普通的话", uid=9, uname="x"),
     ]
-    daemon = Daemon(config(), EventsSource(events), lambda: FakeSynthesizer(voices=["zh"]), sink)
+    daemon = Daemon(config(), Events(events), lambda: FakeSynthesizer(voices=["zh"]), sink)
     asyncio.run(daemon.run())
     spoken = [u.request.text for u in sink.played]
     assert sorted(spoken) == sorted(["fan的醒目留言", "房管的醒目留言", "普通的话"])

@@ -4,7 +4,6 @@ arbitrary values in every field of the Bilibili and Twitch mappings."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import ssl
 from pathlib import Path
@@ -13,20 +12,13 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.backoff import Backoff
-from bot.config import BilibiliSource, parse_config
-from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent
-from bot.pipeline import Daemon
-from bot.sources.bilibili import BilibiliChatSource
 from bot.sources.bilibili_commands import map_command
-from bot.sources.bilibili_fake_server import OP_COMMAND, loopback_session, pack
+from bot.sources.bilibili_fake_server import OP_COMMAND, pack
 from bot.sources.twitch_irc import parse_line, to_event
-from tests.conftest import ZH_REF
-from tests.sources.conftest import start_server
+from tests.sources.test_bilibili import live_daemon, spoken
 from tests.sources.test_bilibili_commands import danmu
 from tests.sources.test_twitch import until
-from tests.test_pipeline import RecordingSink
 
 Tls = tuple[ssl.SSLContext, ssl.SSLContext]
 HALF = "\ud83d"  # the first half of 😀: JSON may carry it escaped, no UTF-8 encoder accepts it
@@ -38,50 +30,24 @@ def escaped(cmd: dict[str, Any]) -> bytes:
 
 
 async def test_lone_surrogates_and_newlines_cannot_kill_the_daemon(tls: Tls, tmp_path: Path) -> None:
-    server = await start_server(tls)
-    cfg = parse_config(
-        {
-            "voices": [{"id": "zh", "ref_audio": ZH_REF, "ref_text": "你好"}],
-            "source": {"type": "bilibili", "room_id": 4242},
-            "output": {"type": "null"},
-            "http": {"enabled": False},
-            "state_dir": str(tmp_path / "state"),
-            "text": {"blocklist": {"words": ["坏词"]}},
-        },
-        tmp_path / "config.yaml",
-    )
-    assert isinstance(cfg.source, BilibiliSource)
-    source = BilibiliChatSource(
-        cfg.source,
-        session_factory=lambda: loopback_session(server.port, tls[1]),
-        backoff=Backoff(base_s=0.05, cap_s=0.2, stable_s=60),
-    )
-    sink = RecordingSink()
-    daemon = Daemon(cfg, source, lambda: FakeSynthesizer(voices=["zh"]), sink)
-    task = asyncio.create_task(daemon.run())
-    try:
-        await until(lambda: daemon.ready, 20, "the daemon to be ready")
+    async with live_daemon(tls, tmp_path) as (server, daemon):
         for cmd in (
             danmu(f"#tts mute 1{HALF}", uid=5, uname="viewer"),  # refused, audited
             danmu("hello", uid=6, uname=f"half{HALF}\nINFO forged line"),
             danmu(f"#tts mute 6 10m {HALF}", uid=9, uname="mod", admin=1),  # a mute of that name: saved
-            danmu(f"坏词{HALF}", uid=7, uname="x"),  # dropped: shown on the status page
+            danmu(f"？？{HALF}", uid=7, uname="x"),  # dropped (unspeakable): shown on the status page
             danmu("last one", uid=8, uname="y"),
         ):
             await server.send_raw(escaped(cmd))
-        await until(lambda: any(u.request.text == "last one" for u in sink.played), 20, "the last message")
+        await until(lambda: "last one" in spoken(daemon), 30, "the last message")
         status = json.dumps(daemon.status(), ensure_ascii=False).encode()  # what /api/status sends
         assert HALF.encode("utf-8", "surrogatepass") not in status
-    finally:
-        daemon.request_stop()
-        code = await asyncio.wait_for(task, 30)
-        await server.stop()
-    assert code == 0 and not task.exception()
-    assert daemon.stats.drops["blocklist"] == 1 and daemon.stats.commands == 2
+    assert daemon.exit_code == 0
+    assert daemon.stats.drops["unspeakable"] == 1 and daemon.stats.commands == 2
     mute = daemon.moderator.state.mutes[6]
-    assert mute.name == "half� INFO forged line"
+    assert mute.name == "half\ufffd INFO forged line"
     state = json.loads((tmp_path / "state" / "state.json").read_text(encoding="utf-8"))
-    assert state["mutes"][0]["name"] == "half� INFO forged line"
+    assert state["mutes"][0]["name"] == "half\ufffd INFO forged line"
     audit = (tmp_path / "state" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["ok"] for line in audit] == [False, True]
 

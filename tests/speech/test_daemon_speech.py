@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator
 from importlib.resources import files
 from pathlib import Path
 
@@ -16,21 +15,9 @@ from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent, Role
 from bot.pipeline import Daemon
 from bot.speech import prepare
-from tests.test_pipeline import RecordingSink
+from tests.test_pipeline import Events, RecordingSink
 
 DEMO = Path(str(files("bot").joinpath("demo/demo.yaml")))
-
-
-class Events:
-    connected = True
-
-    def __init__(self, events: list[ChatEvent]) -> None:
-        self._events = events
-
-    async def events(self) -> AsyncIterator[ChatEvent]:
-        for event in self._events:
-            yield event
-            await asyncio.sleep(0)
 
 
 def demo_chat() -> list[ChatEvent]:

@@ -281,10 +281,11 @@ def test_start_up_mistakes_are_one_line(tmp_path: Path, tiny_config: Callable[..
     cfg.write_text(text, "utf-8")
     token = tmp_path / "state" / "http-token"
     token.unlink(missing_ok=True)  # the first run wrote it (the HTTP side starts before the model loads)
-    for make_bad in (lambda: token.mkdir(), lambda: token.write_bytes(b"\xff\xfe token")):
+    for make_bad in (lambda: token.mkdir(mode=0o700), lambda: token.write_bytes(b"\xff\xfe token")):
         if token.is_dir():
             token.rmdir()
         make_bad()
+        token.chmod(0o700 if token.is_dir() else 0o600)  # private: not the "readable by others" refusal
         proc = bot("run", "-c", str(cfg), stdin="", env={"ISHOWTTS_HTTP_TOKEN": ""})
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
         assert f"error: state_dir: cannot read the HTTP token {token}: " in proc.stderr

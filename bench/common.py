@@ -37,7 +37,9 @@ SR = 24_000
 class BenchModel:
     """Random F5TTS_v1_Base + full-size Vocos written once to a temp folder, and a 6 s reference."""
 
-    def __init__(self) -> None:
+    def __init__(self, folder: Path | None = None) -> None:
+        """Written into a fresh temp folder, or into `folder` (kept there: a later run that names the same
+        folder reuses the files and so times only what comes after)."""
         from bot.engine.f5_imports import ensure_f5_importable
 
         ensure_f5_importable()
@@ -46,9 +48,11 @@ class BenchModel:
 
         from bot.engine.tiny import write_tiny_model
 
-        self.tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+        self.tmp = folder or Path(tempfile.mkdtemp(prefix="bench-"))
+        self.dir = self.tmp / "model"
         t0 = time.perf_counter()
-        self.dir = write_tiny_model(self.tmp / "model", seed=0, architecture="F5TTS_v1_Base", full_vocos=True)
+        if not (self.dir / "model.safetensors").is_file():
+            write_tiny_model(self.dir, seed=0, architecture="F5TTS_v1_Base", full_vocos=True)
         self.write_s = time.perf_counter() - t0
         t = np.arange(int(6.0 * SR)) / SR
         rng = np.random.default_rng(0)

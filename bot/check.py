@@ -12,7 +12,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.config import HF_PREFIX, BilibiliSource, Config, ReplaySource, SoundDeviceOutput, TwitchSource
+from bot.config import (
+    ARCHITECTURES,
+    HF_PREFIX,
+    Architecture,
+    BilibiliSource,
+    Config,
+    ReplaySource,
+    SoundDeviceOutput,
+    TwitchSource,
+)
 from bot.engine.reference import load_reference
 from bot.errors import UserError
 from bot.state_store import StateStore
@@ -31,6 +40,7 @@ def check_config(cfg: Config, name: str) -> tuple[list[str], list[str]]:
         if not is_speakable(clean_text(voice.ref_text, 10_000)):
             problems.append(f"{name}: voices[{i}].ref_text: the transcript has nothing speakable in it")
     problems += [f"{name}: {p}" for p in _check_model(cfg, notes)]
+    problems += [f"{name}: {p}" for p in _check_device(cfg, notes)]
     if isinstance(cfg.source, ReplaySource) and not Path(cfg.source.path).is_file():
         problems.append(f"{name}: source.path: file not found: {cfg.source.path}")
     if (login := _source_login(cfg)) is not None:
@@ -119,6 +129,35 @@ def _checkpoint_format(path: str) -> list[str]:
     else:
         ok = head.startswith((b"PK\x03\x04", b"\x80"))
     return [] if ok else [f"model.checkpoint: {path} is not a checkpoint (.safetensors or a torch.save .pt file)"]
+
+
+CPU_SECONDS_PER_MESSAGE = 75
+"""A short danmaku (3 s of speech) with F5TTS_v1_Base on 2 CPU cores at 16 steps (docs/benchmarks.md)."""
+
+
+def _is_full_size(arch: Architecture) -> bool:
+    """At least half of F5TTS_v1_Base's width x depth: minutes per message on a CPU."""
+    base = ARCHITECTURES["F5TTS_v1_Base"]
+    return arch.dim * arch.depth * 2 >= base.dim * base.depth
+
+
+def _check_device(cfg: Config, notes: list[str]) -> list[str]:
+    """The device the model resolves to, and a warning when that is a CPU for a full-size model: it works,
+    but a CPU is for trying the pipeline, not for reading a stream's chat."""
+    from bot.engine.loading import resolve_device
+
+    try:
+        device = resolve_device(cfg.model.device)
+    except UserError as err:
+        return [str(err)]
+    if device.type == "cpu" and _is_full_size(cfg.model.architecture):
+        why = "asked for" if cfg.model.device == "cpu" else "no CUDA GPU found"
+        notes.append(
+            f"model.device: WARNING: the full-size model runs on the CPU ({why}): expect about "
+            f"{CPU_SECONDS_PER_MESSAGE} s per short message on 2 cores and minutes to start; fine for trying "
+            "the pipeline, far too slow for a live chat (README: 'Without a GPU')"
+        )
+    return []
 
 
 def _checkpoint_fits(cfg: Config, vocab_size: int) -> list[str]:

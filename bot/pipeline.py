@@ -51,7 +51,8 @@ WORKER_STOP_S = 2.0
 """After the grace, the GPU thread gets this long to finish its job (a model still loading is not waited for)."""
 HEARTBEAT_S = 5.0
 GPU_STALE_S = 30.0
-"""/healthz fails when the GPU worker thread has not run a no-op for this long (a hung CUDA call)."""
+"""/healthz fails when the GPU worker thread has shown no progress for this long: neither ran a no-op nor
+was inside a job within that job's bound (a hung CUDA call; see `JobClock`)."""
 SOURCE_DOWN_OK_S = 300.0
 """/healthz tolerates a chat that is reconnecting for this long."""
 COMMAND_KINDS = frozenset({EventKind.DANMAKU, EventKind.SUPER_CHAT})
@@ -239,8 +240,9 @@ class Daemon:
             await asyncio.sleep(0.1)
 
     async def _heartbeat(self) -> None:
-        """Every HEARTBEAT_S (or half WatchdogSec, if shorter) the GPU worker thread must run a no-op in
-        time: that feeds /healthz and systemd's watchdog, so a hung CUDA call gets the process restarted."""
+        """Every HEARTBEAT_S (or half WatchdogSec, if shorter) the GPU worker thread must show progress in
+        time (`SynthesisWorker.ping`): that feeds /healthz and systemd's watchdog, so a hung CUDA call gets
+        the process restarted while a long but healthy synthesis does not."""
         interval = watchdog_interval()
         period = min(interval, HEARTBEAT_S) if interval else HEARTBEAT_S
         while True:
@@ -253,7 +255,8 @@ class Daemon:
                 ping.cancel()
             if ping not in done or ping.cancelled() or ping.exception() is not None:
                 if not self._gpu_stalled:
-                    log.error("GPU worker did not answer within %.1f s; withholding the watchdog ping", period)
+                    why = self.worker.overdue() or f"no answer within {period:.1f} s"
+                    log.error("GPU worker stalled (%s); withholding the watchdog ping", why)
                 self._gpu_stalled = True
             else:
                 self._gpu_stalled = False

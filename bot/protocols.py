@@ -4,7 +4,7 @@ without rewiring the daemon."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Protocol, runtime_checkable
 
 from bot.config import VoiceConfig
@@ -45,8 +45,10 @@ class Synthesizer(Protocol):
     @property
     def max_batch(self) -> int: ...
 
-    def warm_up(self) -> int:
-        """Prepare for fast first requests (e.g. capture CUDA graphs); returns how many shapes it ran."""
+    def warm_up_steps(self) -> Iterator[str]:
+        """Get ready in bounded steps, one per `next()` (each in the worker thread, between requests):
+        after the first the engine can speak; later ones make it faster (e.g. compile and capture CUDA
+        graphs, one shape each) without changing what it says. Yields what each step did."""
         ...
 
 

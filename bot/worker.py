@@ -7,17 +7,22 @@ in the bounded speech queue where it can still be purged, reordered or dropped a
 The thread is a daemon thread of our own, not a ThreadPoolExecutor's: the interpreter joins an executor's
 threads at exit, so a 40-second synthesis (or a hung CUDA call) would hold the process past systemd's
 TimeoutStopSec. Finishing the job in flight at shutdown is a courtesy bounded by `close(timeout)`.
+
+Health is progress, not promptness: a job may take minutes (the full model on a CPU) and still be
+healthy, while a CUDA call that never returns must starve the watchdog. `JobClock` tells the two apart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from bot.errors import UserError
@@ -29,26 +34,113 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TRIM_EVERY_S = 30.0
+IDLE_BEFORE_PREPARE_S = 1.0
+"""A background warm-up step starts only after the worker has been idle this long. A step (compiling and
+capturing one shape) takes up to seconds and a message arriving meanwhile waits for it: on an H200 with
+0.2 s the first 20 messages at one a second waited up to 6.8 s (docs/benchmarks.md), so steps wait for a
+pause in the chat; until then the eager path speaks."""
+VOICE_WORK = 20.0
+"""A synthesis job's work is its characters plus this per request: each pass also runs over the voice's
+reference clip, which costs about as much as a short sentence."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    kind: str
+    started: float
+    bound_s: float
+
+
+class JobClock:
+    """How long the job in flight may take before it counts as hung.
+
+    Each job names its kind and its amount of work (characters, say). For each kind a running estimate of
+    seconds per unit of work is kept (exponentially weighted over finished jobs); a job is allowed `slack`
+    times its expected time, never less than `floor_s` (timer jitter, a cold GPU clock) and never more
+    than `ceiling_s`, which is also the bound of a kind not yet measured. Written by the worker thread,
+    read by the event loop: each state is one immutable object swapped in whole."""
+
+    def __init__(
+        self, slack: float = 4.0, floor_s: float = 30.0, ceiling_s: float = 900.0, smoothing: float = 0.3
+    ) -> None:
+        self.slack = slack
+        self.floor_s = floor_s
+        self.ceiling_s = ceiling_s
+        self.smoothing = smoothing
+        self.per_unit: dict[str, float] = {}
+        """Seconds per unit of work, by kind: the running estimate."""
+        self._job: _Job | None = None
+        self._work = 1.0
+
+    def bound(self, kind: str, work: float) -> float:
+        rate = self.per_unit.get(kind)
+        if rate is None:
+            return self.ceiling_s
+        return min(self.ceiling_s, max(self.floor_s, self.slack * rate * work))
+
+    def begin(self, kind: str, work: float) -> None:
+        self._work = max(work, 1e-9)
+        self._job = _Job(kind, time.monotonic(), self.bound(kind, self._work))
+
+    def end(self) -> None:
+        job, self._job = self._job, None
+        if job is None:
+            return
+        rate = (time.monotonic() - job.started) / self._work
+        old = self.per_unit.get(job.kind)
+        self.per_unit[job.kind] = rate if old is None else old + self.smoothing * (rate - old)
+
+    def within_bound(self) -> bool:
+        """A job is in flight and has not yet outlasted its bound."""
+        job = self._job
+        return job is not None and time.monotonic() - job.started <= job.bound_s
+
+    def overdue(self) -> str | None:
+        """What is wrong, if the job in flight has outlasted its bound."""
+        job = self._job
+        if job is None or (took := time.monotonic() - job.started) <= job.bound_s:
+            return None
+        return f"{job.kind} running for {took:.0f} s, over its bound of {job.bound_s:.0f} s"
 
 
 class SynthesisWorker:
-    def __init__(self, factory: Callable[[], Synthesizer]) -> None:
+    def __init__(self, factory: Callable[[], Synthesizer], clock: JobClock | None = None) -> None:
         self._factory = factory
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name="gpu-worker", daemon=True)
         self._synth: Synthesizer | None = None
         self.thread_id: int | None = None
-        self.last_beat = time.monotonic()
-        """Updated by the worker thread after each job; a stale value means a hung GPU call."""
+        self.clock = clock or JobClock()
         self._trimmed_at = time.monotonic()
+        self._pending = 0
+        """Jobs submitted through `call` and not yet finished (or abandoned by their caller)."""
+        self._idle_since = time.monotonic()
+        self._preparing: asyncio.Task[None] | None = None
 
-    async def call(self, fn: Callable[[], T]) -> T:
-        """Run `fn` in the worker thread (after any job in flight) without blocking the event loop."""
+    def _submit(self, fn: Callable[[], T]) -> Future[T]:
         if self._thread.ident is None:
             self._thread.start()
         future: Future[T] = Future()
         self._jobs.put((fn, future))
-        return await asyncio.wrap_future(future)
+        return future
+
+    async def call(self, fn: Callable[[], T], kind: str = "call", work: float = 1.0) -> T:
+        """Run `fn` in the worker thread (after any job in flight) without blocking the event loop. `kind`
+        and `work` (in that kind's units) set how long it may run before it counts as hung."""
+
+        def job() -> T:
+            self.clock.begin(kind, work)
+            try:
+                return fn()
+            finally:
+                self.clock.end()
+
+        self._pending += 1
+        try:
+            return await asyncio.wrap_future(self._submit(job))
+        finally:
+            self._pending -= 1
+            self._idle_since = time.monotonic()
 
     def _serve(self) -> None:
         """The worker thread: run jobs in order until told to stop; a job cancelled while waiting is skipped."""
@@ -61,18 +153,37 @@ class SynthesisWorker:
                 future.set_result(fn())
             except BaseException as exc:  # handed to the awaiting coroutine, which decides
                 future.set_exception(exc)
-            finally:
-                self.last_beat = time.monotonic()
 
     async def start(self, warm_up: bool = True) -> list[str]:
-        """Build the synthesizer (load the model) and warm it up in the worker thread; returns the voices."""
-        self._synth = await self.call(self._factory)
+        """Build the synthesizer (load the model) in the worker thread and take the first warm-up step,
+        after which it can speak; the other steps (compiling, capturing graphs) run in the background,
+        between requests. Returns the voices."""
+        self._synth = await self.call(self._factory, kind="load")
         if warm_up:
-            synth = self._synth
+            steps = self._synth.warm_up_steps()
             t0 = time.perf_counter()
-            shapes = await self.call(synth.warm_up)
-            log.info("warmed up %d shapes in %.1f s", shapes, time.perf_counter() - t0)
+            first = await self.call(lambda: next(steps, None), kind="warm-up")
+            log.info("able to speak after %.1f s of warm-up (%s)", time.perf_counter() - t0, first)
+            self._preparing = asyncio.create_task(self._prepare_between_jobs(steps), name="gpu-prepare")
         return await self.call(self._synth.voices)
+
+    async def _prepare_between_jobs(self, steps: Iterator[str]) -> None:
+        """Run the remaining warm-up steps one at a time, each only once the worker has been idle for
+        IDLE_BEFORE_PREPARE_S, so a waiting request is never queued behind more than one step."""
+        t0, n = time.perf_counter(), 0
+        while True:
+            while self._pending or time.monotonic() - self._idle_since < IDLE_BEFORE_PREPARE_S:
+                await asyncio.sleep(IDLE_BEFORE_PREPARE_S / 4)
+            try:
+                step = await self.call(lambda: next(steps, None), kind="prepare")
+            except Exception as err:
+                log.error("background warm-up stopped (%s); shapes not prepared stay on the eager path", err)
+                return
+            if step is None:
+                break
+            n += 1
+            log.debug("prepared in the background: %s", step)
+        log.info("fast path ready: %d warm-up steps done in the background in %.1f s", n, time.perf_counter() - t0)
 
     @property
     def running(self) -> bool:
@@ -99,22 +210,39 @@ class SynthesisWorker:
                 for req, res in zip(requests, results, strict=True)
             ]
 
-        return await self.call(run)
+        work = sum(len(r.text) + VOICE_WORK for r in requests)
+        return await self.call(run, kind="synthesis", work=work)
 
-    async def ping(self) -> None:
-        """Completes once the worker thread has run a no-op: after any job in flight, so a GPU call that
-        hangs makes this hang too. The systemd watchdog is fed only when this returns in time. At most
-        every TRIM_EVERY_S, the no-op also returns the heap's free memory to the system (bot/heap.py)."""
+    async def ping(self, poll_s: float = 0.05) -> None:
+        """Completes once the worker thread shows progress: it ran a no-op, or it is alive inside a job
+        that has not outlasted that job's bound. A job past its bound (a hung CUDA call) keeps this
+        waiting, so the caller's timeout withholds the systemd watchdog; it completes again if that job
+        ever ends. The no-op is withdrawn when not needed, so pings never pile up behind a long job. At
+        most every TRIM_EVERY_S, the no-op also returns the heap's free memory to the system (bot/heap.py)."""
         now = time.monotonic()
-        if now - self._trimmed_at < TRIM_EVERY_S:
-            await self.call(lambda: None)
-            return
-        self._trimmed_at = now
-        await self.call(release_free_heap)
+        trim = now - self._trimmed_at >= TRIM_EVERY_S
+        noop = asyncio.wrap_future(self._submit(release_free_heap if trim else _noop))
+        try:
+            while not noop.done():
+                if self.clock.within_bound() and self._thread.is_alive():
+                    return
+                await asyncio.wait({noop}, timeout=poll_s)
+            if trim:
+                self._trimmed_at = now
+        finally:
+            noop.cancel()
+
+    def overdue(self) -> str | None:
+        """What is wrong with the job in flight, if it has outlasted its bound."""
+        return self.clock.overdue()
 
     async def close(self, timeout: float = 2.0) -> bool:
         """Cancel the jobs still waiting, let the one in flight finish within `timeout`, then stop the thread.
         False if it was still busy: it is left behind (a daemon thread) and the process may exit anyway."""
+        if self._preparing is not None:
+            self._preparing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._preparing
         while True:
             try:
                 item = self._jobs.get_nowait()
@@ -130,3 +258,7 @@ class SynthesisWorker:
             log.warning("GPU worker still busy %.1f s into shutdown; exiting without waiting for it", timeout)
             return False
         return True
+
+
+def _noop() -> None:
+    """The ping's job: returns at once, proving the worker thread takes work."""

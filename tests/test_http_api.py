@@ -18,6 +18,7 @@ from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent
 from bot.http_api import HttpApi, load_token
 from bot.pipeline import Daemon
+from bot.worker import JobClock
 from tests.test_pipeline import RecordingSink, config
 
 TOKEN = "s3cret-token"
@@ -139,7 +140,8 @@ def test_healthz_flips_to_503_when_the_gpu_thread_stalls(tmp_path: Path, monkeyp
     async def check(http: aiohttp.ClientSession, base: str, daemon: Daemon) -> None:
         async with http.get(base + "/healthz") as r:
             assert r.status == 200
-        stall = asyncio.ensure_future(daemon.worker.call(lambda: time.sleep(1.0)))  # the test hook: a hung call
+        daemon.worker.clock = JobClock(floor_s=0.1, ceiling_s=0.1)
+        stall = asyncio.ensure_future(daemon.worker.call(lambda: time.sleep(1.0)))  # past its bound: hung
         await asyncio.sleep(0.6)
         async with http.get(base + "/healthz") as r:
             body: dict[str, Any] = await r.json()

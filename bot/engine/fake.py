@@ -1,14 +1,16 @@
 """A Synthesizer without a model, for tests of everything around the engine.
 
 It "speaks" a tone whose length follows the text, takes `delay_s` of wall time per call (sleeping, so
-it holds the worker thread like a GPU call does) and has failure knobs: `fail_texts` always fail, and
-the first `fake_exception_count` calls raise.
+it holds the worker thread like a GPU call does) and has failure knobs: `fail_texts` always fail, the
+first `fake_exception_count` calls raise, and while `hang` is cleared every call blocks on it (a CUDA
+call that never returns, until the test sets it).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +29,10 @@ class FakeSynthesizer:
         fail_texts: frozenset[str] = frozenset(),
         fake_exception_count: int = 0,
         max_batch: int = 1,
+        hang: threading.Event | None = None,
     ) -> None:
         self.max_batch = max_batch
+        self.hang = hang
         self.batches: list[int] = []
         self.warmed_up = False
         self._voices = voices or ["default"]
@@ -50,9 +54,9 @@ class FakeSynthesizer:
         self._voices = [v.id for v in voices]
         return self.voices()
 
-    def warm_up(self) -> int:
+    def warm_up_steps(self) -> Iterator[str]:
         self.warmed_up = True
-        return 0
+        yield "warm"
 
     def synthesize_batch(self, requests: list[tuple[str, str]]) -> list[Pcm | UserError]:
         self.batches.append(len(requests))
@@ -69,6 +73,8 @@ class FakeSynthesizer:
         self.calls.append((text, voice))
         if self.delay_s:
             time.sleep(self.delay_s)
+        if self.hang is not None:
+            self.hang.wait()
         if self.fake_exception_count > 0:
             self.fake_exception_count -= 1
             raise RuntimeError("fake engine failure")

@@ -137,22 +137,28 @@ class FastDiT:
     # -- the loop (graph-capturable: no host sync, no allocation that depends on data) -------------------
 
     @torch.inference_mode()
-    def sample(self, batch: PreparedBatch) -> torch.Tensor:
-        """Integrate from `batch.noise`; returns (B, N, 100). Padded frames come back as zeros."""
+    def sample(self, batch: PreparedBatch, eager: bool = False) -> torch.Tensor:
+        """Integrate from `batch.noise`; returns (B, N, 100). Padded frames come back as zeros. `eager`
+        runs the blocks uncompiled: a shape not compiled yet is served now instead of compiled first."""
         x = batch.noise
         rope = self.rope(x.shape[1])
         for step in range(self.nfe):
-            x = (x + self.dt[step] * self.flow(x, batch, step, rope)) * batch.valid
+            x = (x + self.dt[step] * self.flow(x, batch, step, rope, eager)) * batch.valid
         return x
 
     def flow(
-        self, x: torch.Tensor, batch: PreparedBatch, step: int, rope: tuple[torch.Tensor, torch.Tensor]
+        self,
+        x: torch.Tensor,
+        batch: PreparedBatch,
+        step: int,
+        rope: tuple[torch.Tensor, torch.Tensor],
+        eager: bool = False,
     ) -> torch.Tensor:
         xp = F.linear(x, self.w_x)
         h = batch.base + torch.cat([xp, xp])
         h = self._conv_pos(h, batch.conv_mask) + h
         for j, block in enumerate(self.dit.transformer_blocks):
-            h = self._block(j, block, h, self.block_mod[step, j], batch.key_mask, rope)
+            h = self._block(j, block, h, self.block_mod[step, j], batch.key_mask, rope, eager)
         scale, shift = self.final_mod[step]
         h = F.layer_norm(h, h.shape[-1:], eps=1e-6) * (1 + scale) + shift
         out = self.dit.proj_out(h)
@@ -181,6 +187,7 @@ class FastDiT:
         mod: torch.Tensor,
         key_mask: torch.Tensor | None,
         rope: tuple[torch.Tensor, torch.Tensor],
+        eager: bool = False,
     ) -> torch.Tensor:
         attn, ff = block.attn, block.ff.ff
         args = (
@@ -202,7 +209,8 @@ class FastDiT:
             return block_forward(
                 *args, heads=self.heads, pe_attn_head=self.pe_attn_head, qk_norm=(attn.q_norm, attn.k_norm)
             )
-        out: torch.Tensor = self._block_fn(*args, heads=self.heads, pe_attn_head=self.pe_attn_head)
+        block_fn = block_forward if eager else self._block_fn
+        out: torch.Tensor = block_fn(*args, heads=self.heads, pe_attn_head=self.pe_attn_head)
         return out
 
     def compile(self, cache_dir: str | None, per_shape: bool = True, max_shapes: int = 64) -> None:

@@ -4,6 +4,10 @@ Construction loads the model and vocoder and prepares every configured voice onc
 the device, transcript kept for tokenising); `synthesize_batch` then only tokenises, samples and
 vocodes. Several waiting messages (and the sentences of a long one) are sampled in one batched pass.
 Not thread-safe by design: the GPU worker thread is its only caller.
+
+Start-up is step by step (`warm_up_steps`): the first step makes the eager fast loop ready to speak,
+each later one compiles and captures one (batch, length) shape, which is switched in once ready. Until
+then that shape runs eagerly: same arithmetic, same output up to fp16 rounding, only slower.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import gc
 import logging
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +31,7 @@ from bot.engine.chunking import (
     split_sentences,
 )
 from bot.engine.fast_dit import FastDiT
-from bot.engine.graphs import GraphedSampler
+from bot.engine.graphs import GraphedSampler, GraphKey
 from bot.engine.loading import load_model, load_vocoder, resolve_device, resolve_dtype
 from bot.engine.reference import TARGET_RMS, load_reference
 from bot.engine.sampler import EulerCfgSampler
@@ -81,9 +86,12 @@ class F5Synthesizer:
             "model loaded on %s (%s, %s) in %.1f s",
             self.device,
             str(self.dtype).split(".")[-1],
-            "CUDA graphs" if self.graphs else "fast loop" if self.fast else "plain loop",
+            "CUDA graphs" if self.graphs is not None else "fast loop" if self.fast is not None else "plain loop",
             time.perf_counter() - t0,
         )
+        self.prepared: set[GraphKey] | None = None
+        """While shapes are being prepared step by step, those ready to replay (compiled, captured); the
+        others run eagerly. None: every shape takes the prepared path (compiled or captured on first use)."""
         self._voices: dict[str, Voice] = {}
         self._voice_cfgs: dict[str, VoiceConfig] = {}
         for i, voice in enumerate(voices):
@@ -94,10 +102,9 @@ class F5Synthesizer:
         cfg, sway = self.cfg.cfg_strength, self.cfg.sway_sampling_coef
         self.sampler = EulerCfgSampler(self.model.transformer, nfe, cfg, sway)
         self.fast = FastDiT(self.model.transformer, nfe, cfg, sway) if self.engine.fast else None
-        if self.fast is not None and self._want_compile():
-            self.fast.compile(
-                self.engine.resolved_cache_dir(), self.engine.compile_per_bucket, 2 * self.engine.max_graphs + 16
-            )
+        self._compile_pending = self.fast is not None and self._want_compile()
+        """torch.compile is set up on the first use of the prepared path, not here: importing the compiler
+        takes seconds that the eager path, which speaks first, does not need."""
         self.graphs: GraphedSampler | None = None
         if self.fast is not None and self.engine.cuda_graphs and self.device.type == "cuda":
             self.graphs = GraphedSampler(self.fast, self.engine.max_graphs)
@@ -259,7 +266,14 @@ class F5Synthesizer:
                 # Batch sizes round up to a power of two (repeating the first item) so a few graphs serve all.
                 items += [items[0]] * (batch_bucket(len(items)) - len(items))
             batch = self.fast.prepare(items, length)
-            out = self.graphs.run(batch) if self.graphs is not None else self.fast.sample(batch)
+            if self.prepared is not None and GraphedSampler.key(batch) not in self.prepared:
+                out = self.fast.sample(batch, eager=True)
+            else:
+                if self._compile_pending:
+                    self._compile_pending = False
+                    e = self.engine
+                    self.fast.compile(e.resolved_cache_dir(), e.compile_per_bucket, 2 * e.max_graphs + 16)
+                out = self.graphs.run(batch) if self.graphs is not None else self.fast.sample(batch)
             mels = [
                 torch.cat([p.voice.ref_mel, out[i : i + 1, p.voice.ref_mel.shape[1] : p.duration]], dim=1)
                 for i, p in enumerate(group)
@@ -299,26 +313,49 @@ class F5Synthesizer:
     # -- start-up --------------------------------------------------------------------------------------
 
     def warm_up(self, max_gen_seconds: float = 8.0, max_batched_gen_seconds: float = 4.0) -> int:
-        """Run (and on CUDA, capture) every length bucket a danmaku of up to `max_gen_seconds` lands in,
-        for each voice, alone and (up to `max_batched_gen_seconds`) in each batch size, then speak one
-        sentence through the whole path, so the first real message is as fast as the hundredth.
-        Returns the number of shapes run."""
-        sizes = sorted({batch_bucket(b) for b in range(1, self.max_batch + 1)}) if self.graphs is not None else []
-        shapes: set[tuple[int, int]] = set()  # without graphs nothing is shape-specific: only the last step
+        """All of `warm_up_steps` at once; returns the number of shapes prepared."""
+        return sum(step.startswith("shape") for step in self.warm_up_steps(max_gen_seconds, max_batched_gen_seconds))
+
+    def warm_up_steps(self, max_gen_seconds: float = 8.0, max_batched_gen_seconds: float = 4.0) -> Iterator[str]:
+        """Get ready to speak, one bounded step per `next()`, each meant to run between messages.
+
+        The first step speaks one sentence per voice on the eager fast loop (CUDA context, cuBLAS, the
+        vocoder): from then on messages are spoken at eager speed. Each later step compiles and (on CUDA)
+        captures one length bucket that a danmaku of up to `max_gen_seconds` lands in, for each voice,
+        alone and (up to `max_batched_gen_seconds`) in each batch size, and switches it in. The last step
+        speaks one sentence through the prepared path; shapes beyond those are prepared on first use, as
+        without warm-up. Yields a description of each step done."""
+        if self.graphs is None:  # nothing is shape-specific: one sentence is all there is to warm
+            for v in self._voices.values():
+                self.synthesize("大家好，欢迎来到直播间！", v.id)
+            yield "warm"
+            return
+        sizes = sorted({batch_bucket(b) for b in range(1, self.max_batch + 1)})
+        prepared: set[GraphKey] = set()
+        self.prepared = prepared
         for v in self._voices.values():
+            self.synthesize("大家好，欢迎来到直播间！", v.id)
+        yield "eager path warm"
+        for v in list(self._voices.values()):  # a reload may change the voices between steps
             start = v.ref_mel.shape[1] + 1
             for b in sizes:
                 limit = max_gen_seconds if b == 1 else max_batched_gen_seconds
                 end = v.rate.ref_frames + int(limit * FRAMES_PER_SECOND)
                 for n in range(start, end + self.bucket, self.bucket):
                     n = min(n, end)
-                    key = (b, self.bucketed(n))
-                    if key not in shapes:
-                        shapes.add(key)
-                        ids = self.tokenize(v.ref_text + "好")
-                        self.sample_pieces([_Piece(0, "好", v, ids, n)] * b, seed=0)
+                    key: GraphKey = (b, self.bucketed(n), n < self.bucketed(n))
+                    if key not in prepared:
+                        prepared.add(key)
+                        try:
+                            self.sample_pieces([_Piece(0, "好", v, self.tokenize(v.ref_text + "好"), n)] * b, seed=0)
+                        except BaseException:
+                            prepared.discard(key)  # a step that failed leaves its shape on the eager path
+                            raise
+                        yield f"shape {key}"
+        self.prepared = None
+        for v in self._voices.values():
             self.synthesize("大家好，欢迎来到直播间！", v.id)
-        return len(shapes)
+        yield "prepared path warm"
 
 
 def batch_bucket(n: int) -> int:

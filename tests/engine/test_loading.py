@@ -29,6 +29,24 @@ def test_published_key_layout_loads(tiny_model: Path) -> None:
     torch.testing.assert_close(model.transformer.proj_out.weight, state["transformer.proj_out.weight"])
 
 
+def test_loading_draws_no_random_weights_and_leaves_torch_init_as_it_was(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawn: list[str] = []
+    for name in ("kaiming_uniform_", "uniform_", "normal_", "constant_"):
+        real = getattr(torch.nn.init, name)
+        monkeypatch.setattr(torch.nn.init, name, lambda *a, _n=name, _f=real, **k: (drawn.append(_n), _f(*a, **k))[1])
+    patched = torch.nn.init.normal_
+    model, _ = load_model(model_cfg(tiny_model), torch.device("cpu"), torch.float32)
+    assert drawn == []  # every weight comes from the checkpoint: drawing them first was seconds of start-up
+    assert torch.nn.init.normal_ is patched
+    state = checkpoint_state_dict(str(tiny_model / "model.safetensors"))
+    for key, value in model.state_dict().items():
+        if key in state:
+            torch.testing.assert_close(value, state[key])
+    assert torch.isfinite(model.transformer.rotary_embed.inv_freq).all()  # computed, not loaded
+
+
 def test_pt_checkpoint_with_ema_state_dict(tiny_model: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 

@@ -12,6 +12,7 @@ import torch
 
 from bot.engine import synthesizer as synth_mod
 from bot.engine.chunking import FRAMES_PER_SECOND
+from bot.engine.graphs import GraphedSampler
 from bot.engine.synthesizer import F5Synthesizer
 from bot.errors import SynthesisError, TextError, VoiceError
 from tests.conftest import make_tiny_synthesizer
@@ -238,3 +239,36 @@ def test_both_forms_of_the_position_convolution_agree(synth: F5Synthesizer, monk
     )
     two_d = fast._conv_pos(h, mask)
     assert rel_err(two_d, one_d) <= 1e-5 and not two_d[1, 31:].any()
+
+
+class RecordingGraphs:
+    """Stands in for GraphedSampler on the CPU: runs the prepared-path loop and records what it served."""
+
+    def __init__(self, fast: Any) -> None:
+        self.fast = fast
+        self.served: list[tuple[int, int, bool]] = []
+
+    def run(self, batch: Any) -> torch.Tensor:
+        self.served.append(GraphedSampler.key(batch))
+        out: torch.Tensor = self.fast.sample(batch)
+        return out
+
+
+def test_shapes_run_eagerly_until_their_warm_up_step_switches_them_in(
+    synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    graphs = RecordingGraphs(synth.fast)
+    monkeypatch.setattr(synth, "graphs", graphs)
+    monkeypatch.setattr(synth, "bucket", 64)
+    monkeypatch.setattr(synth, "max_batch", 1)
+    steps = synth.warm_up_steps(max_gen_seconds=1.0)
+    assert next(steps) == "eager path warm" and graphs.served == []
+    eager = synth.synthesize("好", "zh")
+    assert graphs.served == []  # no shape prepared yet: the eager loop spoke
+    done = list(steps)
+    shapes = [s for s in done if s.startswith("shape")]
+    assert shapes and done[-1] == "prepared path warm" and synth.prepared is None
+    assert len(graphs.served) == len(shapes) + 1  # each step ran its own shape, then the last sentence
+    prepared = synth.synthesize("好", "zh")
+    assert len(graphs.served) == len(shapes) + 2
+    np.testing.assert_array_equal(eager, prepared)  # the same arithmetic either way (seeded)

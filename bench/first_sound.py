@@ -1,0 +1,175 @@
+"""First sound after a (re)start: seconds from this process's start (interpreter, imports and all) to the
+first PCM of a short danmaku, through the real daemon (replay source -> queue -> GPU worker -> null
+output) on random full-size weights; then the first messages' chat-to-PCM latency beside the eager
+path's own time, while the fast path is prepared between them.
+
+    python bench/first_sound.py --model /tmp/m --write-only              # write the weights (not timed)
+    python bench/first_sound.py --model /tmp/m --cache /tmp/c --out cold.json   # a new cache folder: cold
+    python bench/first_sound.py --model /tmp/m --cache /tmp/c --finish --out warm.json   # again: warm
+
+`--finish` then completes the warm-up in the same process and times the prepared path, the difference
+of its output from the eager path's (same seed), a long message and eight mixed-length danmaku.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from common import SHORT_DANMAKU, TEXTS, BenchModel
+
+
+def process_start_monotonic() -> float:
+    """When this process started, on the time.monotonic() clock (from /proc: 10 ms resolution)."""
+    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start time after boot
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return time.monotonic() - (uptime - started)
+
+
+STARTED = process_start_monotonic()
+MIXED = ["好", "666", "主播晚上好", "哈哈哈笑死我了", "这个操作我给满分，太强了！", "刚来的，主播今天玩什么游戏？",
+         "前方高能预警，大家注意了！今天的直播太好看", "感谢老板送的火箭！主播的操作一次比一次秀，加油"]  # 1-25 chars
+
+
+class Stamps(logging.Handler):
+    """When the daemon said it was ready (READY=1 goes out with that line)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready: float | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.ready is None and record.getMessage().startswith("ready:"):
+            self.ready = time.monotonic()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--write-only", action="store_true")
+    ap.add_argument("--cache", default=None)
+    ap.add_argument("--messages", type=int, default=20)
+    ap.add_argument("--rate", type=float, default=1.0)
+    ap.add_argument("--finish", action="store_true")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    bm = BenchModel(Path(args.model))
+    if args.write_only:
+        return
+
+    import asyncio
+
+    import numpy as np
+    import torch
+
+    from bot.config import parse_config
+    from bot.engine.synthesizer import F5Synthesizer
+    from bot.events import Utterance
+    from bot.pipeline import Daemon
+    from bot.sinks.null import NullSink
+    from bot.sources.replay import ReplayChatSource
+
+    class StampSink(NullSink):
+        def __init__(self) -> None:
+            super().__init__()
+            self.times: list[float] = []
+
+        async def play(self, utterance: Utterance) -> None:
+            self.times.append(time.monotonic())
+            await super().play(utterance)
+
+    logging.basicConfig(level=logging.INFO, format="%(relativeCreated)8.0f %(name)s: %(message)s")
+    stamps = Stamps()
+    logging.getLogger().addHandler(stamps)
+    replay = bm.tmp / "first.jsonl"
+    lines = [
+        {"t": i / args.rate, "uid": 1000 + i, "uname": f"v{i}", "text": SHORT_DANMAKU[i % len(SHORT_DANMAKU)]}
+        for i in range(args.messages)
+    ]
+    replay.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+    data = bm.config("cuda", "float16", model={"seed": 0}, cache_dir=args.cache).model_dump()
+    data.update(
+        source={"type": "replay", "path": str(replay), "speed": 1.0},
+        output={"type": "null"},
+        queue={"max_size": 256, "max_age_s": 60, "names_off_at": None, "paid_only_at": None},
+        text={"duplicate_window_s": 0, "rate_limit": None},
+        http={"enabled": False},
+    )
+    cfg = parse_config(data, bm.tmp / "config.yaml")
+    synths: list[F5Synthesizer] = []
+
+    def factory() -> F5Synthesizer:
+        synths.append(F5Synthesizer(cfg.model, cfg.voices, cfg.engine))
+        return synths[0]
+
+    sink = StampSink()
+    daemon = Daemon(cfg, ReplayChatSource(str(replay), 1.0), factory, sink)
+    asyncio.run(daemon.run())
+    synth = synths[0]
+    lat = list(daemon.stats.first_audio_latency)
+
+    def median_s(fn: Any, runs: int = 7) -> float:
+        times = []
+        for _ in range(runs):
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            fn()
+            torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times[2:])
+
+    def short() -> Any:
+        return synth.synthesize(TEXTS["short"], "ref")
+
+    synth.prepared = set()  # every shape eager: the path the first messages may take
+    eager_s = median_s(short)
+    eager_pcm = short()
+    res: dict[str, Any] = {
+        "device": torch.cuda.get_device_name(0),
+        "date": time.strftime("%Y-%m-%d"),
+        "cache": args.cache,
+        "start_to_ready_s": round((stamps.ready or float("nan")) - STARTED, 2),
+        "start_to_first_pcm_s": round(sink.times[0] - STARTED, 2),
+        "eager_short_s": round(eager_s, 4),
+        "messages": len(lat),
+        "chat_to_pcm_ms": [round(1000 * x, 1) for x in lat],
+        "slower_than_eager": sum(x > eager_s * 1.1 + 0.01 for x in lat),
+    }
+    if args.finish:
+        synth.prepared = None
+        t0 = time.perf_counter()
+        shapes = synth.warm_up()
+        res["finish_warm_up_s"] = round(time.perf_counter() - t0, 2)
+        res["shapes"] = shapes
+        fast_s = median_s(short)
+        fast_pcm = short()
+        n = min(len(eager_pcm), len(fast_pcm))
+        diff = eager_pcm[:n] - fast_pcm[:n]
+        long_s = median_s(lambda: synth.synthesize(TEXTS["long"], "ref"))
+        mixed_s = median_s(lambda: synth.synthesize_batch([(t, "ref") for t in MIXED]))
+        alike_s = median_s(lambda: synth.synthesize_batch([(t, "ref") for t in SHORT_DANMAKU]))
+        res.update(
+            prepared_short_s=round(fast_s, 4),
+            eager_vs_prepared_max_abs=float(np.abs(diff).max()),
+            eager_vs_prepared_rel_l2=float(np.linalg.norm(diff) / max(np.linalg.norm(fast_pcm[:n]), 1e-9)),
+            long_s=round(long_s, 4),
+            long_over_short=round(long_s / fast_s, 2),
+            mixed8_s=round(mixed_s, 4),
+            mixed8_over_short=round(mixed_s / fast_s, 2),
+            alike8_over_short=round(alike_s / fast_s, 2),
+        )
+    if args.out:
+        Path(args.out).write_text(json.dumps(res, indent=1), encoding="utf-8")
+    print(json.dumps({k: v for k, v in res.items() if k != "chat_to_pcm_ms"}), flush=True)
+    print("chat-to-PCM ms:", " ".join(f"{x:.0f}" for x in res["chat_to_pcm_ms"]), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""The GPU worker's health is progress: a slow job within its bound keeps answering pings, a hung one
+stops them (and they come back once it returns)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import bot.worker
+from bot.engine.fake import FakeSynthesizer
+from bot.events import ChatEvent, SpeechRequest
+from bot.worker import VOICE_WORK, JobClock, SynthesisWorker
+
+
+def request(text: str) -> SpeechRequest:
+    return SpeechRequest(text=text, voice="default", event=ChatEvent(text=text), seq=0)
+
+
+async def pings_in_time(worker: SynthesisWorker, seconds: float, timeout: float = 0.1) -> list[bool]:
+    """Ping every `timeout` for `seconds`, as the heartbeat does; whether each answered in time."""
+    answered = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            await asyncio.wait_for(worker.ping(), timeout)
+        except asyncio.TimeoutError:
+            answered.append(False)
+        else:
+            answered.append(True)
+            await asyncio.sleep(timeout)
+    return answered
+
+
+def test_the_bound_follows_the_measured_time_per_unit_of_work_within_floor_and_ceiling() -> None:
+    clock = JobClock(slack=3.0, floor_s=0.5, ceiling_s=10.0, smoothing=0.5)
+    assert clock.bound("synthesis", 30) == 10.0  # never measured: the ceiling
+    clock.per_unit["synthesis"] = 0.01
+    assert clock.bound("synthesis", 100) == pytest.approx(3.0)
+    assert clock.bound("synthesis", 1) == 0.5  # the floor
+    assert clock.bound("synthesis", 10_000) == 10.0  # the ceiling
+    assert clock.bound("warm-up", 1) == 10.0  # estimates are per kind
+    t0 = time.monotonic()
+    clock.begin("synthesis", 10)
+    time.sleep(0.05)
+    clock.end()
+    took = time.monotonic() - t0
+    assert 0.0075 <= clock.per_unit["synthesis"] <= 0.01 + 0.5 * (took / 10 - 0.01)  # half way to the new rate
+
+
+async def test_a_slow_job_within_its_bound_keeps_answering_pings() -> None:
+    fake = FakeSynthesizer(delay_s=0.2)
+    worker = SynthesisWorker(lambda: fake, JobClock(slack=4.0, floor_s=0.3, ceiling_s=5.0))
+    await worker.start(warm_up=False)
+    await worker.synthesize([request("短")])  # measured: ~0.2 s for one short request
+    fake.delay_s = 0.8  # four times slower (a long message, a busy CPU): still within 4x its work's estimate
+    job = asyncio.ensure_future(worker.synthesize([request("长" * int(3 * (1 + VOICE_WORK)))]))
+    answered = await pings_in_time(worker, 0.6)
+    await job
+    assert len(answered) >= 3 and all(answered), answered  # the old no-op ping timed out all along
+    assert worker.overdue() is None
+    await worker.close()
+
+
+async def test_a_hung_job_stops_the_pings_once_past_its_bound_and_they_resume_when_it_returns() -> None:
+    hang = threading.Event()
+    hang.set()
+    fake = FakeSynthesizer(delay_s=0.05, hang=hang)
+    worker = SynthesisWorker(lambda: fake, JobClock(slack=4.0, floor_s=0.5, ceiling_s=5.0))
+    await worker.start(warm_up=False)
+    await worker.synthesize([request("短")])
+    hang.clear()
+    job = asyncio.ensure_future(worker.synthesize([request("短")]))
+    early = await pings_in_time(worker, 0.2)
+    await asyncio.sleep(0.5)  # past the 0.5 s floor: the bound
+    late = await pings_in_time(worker, 0.4)
+    assert all(early) and not any(late), (early, late)
+    assert (why := worker.overdue()) and why.startswith("synthesis running for"), why
+    hang.set()
+    await job
+    assert all(await pings_in_time(worker, 0.2))
+    await worker.close()
+
+
+async def test_pings_never_pile_up_behind_a_long_job() -> None:
+    fake = FakeSynthesizer(delay_s=0.5)
+    worker = SynthesisWorker(lambda: fake)
+    await worker.start(warm_up=False)
+    job = asyncio.ensure_future(worker.synthesize([request("一")]))
+    await pings_in_time(worker, 0.3, timeout=0.01)
+    await job
+    t0 = time.monotonic()
+    await worker.ping()  # the withdrawn no-ops do not run first
+    assert time.monotonic() - t0 < 0.1
+    await worker.close()
+
+
+class SteppedFake(FakeSynthesizer):
+    """A warm-up of `n` steps, each recorded with its thread."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+        self.steps: list[int] = []
+
+    def warm_up_steps(self) -> Iterator[str]:
+        for i in range(self.n):
+            time.sleep(0.02)
+            self.threads.add(threading.get_ident())
+            self.steps.append(i)
+            yield f"step {i}"
+
+
+async def test_start_returns_after_the_first_step_and_the_rest_wait_for_a_pause_in_the_worker_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bot.worker, "IDLE_BEFORE_PREPARE_S", 0.3)
+    fake = SteppedFake(4)
+    worker = SynthesisWorker(lambda: fake)
+    await worker.start()
+    assert fake.steps == [0]  # able to speak: the rest is background work
+    for _ in range(6):  # requests closer together than the idle bound hold the remaining steps back
+        await worker.synthesize([request("一")])
+        await asyncio.sleep(0.1)
+    assert fake.steps == [0]
+    deadline = time.monotonic() + 10
+    while len(fake.steps) < 4 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert fake.steps == [0, 1, 2, 3]
+    assert len(fake.threads) == 1 and threading.get_ident() not in fake.threads  # all in the worker thread
+    await worker.close()

@@ -91,8 +91,8 @@ def main() -> None:
         row = {
             "rate_per_s": rate,
             "messages": n,
-            "spoken": daemon.stats.spoken,
-            "drops": dict(daemon.stats.drops),
+            "spoken": daemon.ledger.spoken,
+            "drops": dict(daemon.ledger.drops),
             "p50_ms": round(1000 * statistics.median(lat), 1),
             "p95_ms": round(1000 * percentile(lat, 0.95), 1),
             "max_ms": round(1000 * max(lat), 1),

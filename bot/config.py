@@ -301,7 +301,12 @@ class WavOutput(Strict):
 
 
 class NullOutput(Strict):
+    """Discards speech. `realtime: true` makes it a sound card nobody hears: each message takes its own
+    length to "play", so pause, skip, "now speaking" and the captions overlay behave as on a real card."""
+
     type: Literal["null"]
+    realtime: bool = Field(default=False, description="play at the speed of sound instead of at once")
+    gap_ms: int = Field(default=250, ge=0, le=10_000, description="silence between utterances (realtime only)")
 
 
 class SoundDeviceOutput(Strict):
@@ -315,7 +320,12 @@ class SoundDeviceOutput(Strict):
     volume: float = Field(default=1.0, ge=0.0, le=4.0, description="linear gain on every voice; a limiter stops clips")
     gap_ms: int = Field(default=250, ge=0, le=10_000, description="silence between utterances")
     buffer_s: float = Field(default=10.0, ge=1.0, le=120.0, description="audio held ahead of the card")
-    latency: Literal["low", "high"] | float = Field(default="low", description="PortAudio's suggested latency")
+    latency: Literal["low", "high"] | float = Field(
+        default=0.1,
+        description="PortAudio's suggested latency, seconds or low | high. 0.1 plays without audio-server "
+        "underruns on a loaded 2-core machine (bench/audio_latency.py: `low` gave hundreds a minute); a skip "
+        "is heard this much later",
+    )
 
 
 def compile_linear(pattern: str, case_sensitive: bool = False) -> re2._Regexp[str]:

@@ -2,53 +2,44 @@
 its job, not ours).
 
 Counts that the daemon already keeps (messages, drops by reason, reconnects, underruns) are read at
-scrape time by a collector, so each number has one home; the histograms are observed per utterance.
+scrape time from the daemon's one status snapshot (`bot/status.py`), so each number has one home; the
+histograms are observed per utterance.
 Each daemon has its own registry: two daemons in one process (tests) never collide.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from bot.status import StatusSnapshot
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-@dataclass
-class Snapshot:
-    received: int = 0
-    spoken: int = 0
-    failed: int = 0
-    commands: int = 0
-    queue_depth: int = 0
-    queue_mode: str = "normal"
-    drops: dict[str, int] = field(default_factory=dict)
-    gpu_heartbeat_age_s: float = 0.0
-    source_connected: bool = True
-    reconnects: int = 0
-    underrun_seconds: float = 0.0
-    audio_callback_errors: int = 0
-    mutes: int = 0
-
-
 class _DaemonCollector(Collector):
-    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
+    def __init__(self, snapshot: Callable[[], StatusSnapshot]) -> None:
         self._snapshot = snapshot
 
     def collect(self) -> Iterator[Metric]:
         s = self._snapshot()
         for name, doc, value in (
             ("ishowtts_messages_received", "Chat events read from the source.", s.received),
-            ("ishowtts_utterances_spoken", "Utterances handed to the audio output.", s.spoken),
+            ("ishowtts_utterances_spoken", "Utterances the listener began hearing.", s.spoken),
+            ("ishowtts_utterances_cut", "Utterances cut while heard (skip, clear, mute).", s.cut),
             ("ishowtts_utterances_failed", "Utterances the engine could not synthesise.", s.failed),
             ("ishowtts_commands", "Moderator commands seen (done or refused).", s.commands),
             ("ishowtts_source_reconnects", "Times the chat connection was re-established.", s.reconnects),
             ("ishowtts_audio_underrun_seconds", "Silence inside promised audio (starvation).", s.underrun_seconds),
             ("ishowtts_audio_callback_errors", "Exceptions inside the audio callback.", s.audio_callback_errors),
+            (
+                "ishowtts_audio_device_underruns",
+                "Underruns the audio server or driver reported (its latency too low for this machine).",
+                s.device_underruns,
+            ),
         ):
             yield CounterMetricFamily(name, doc, value=value)
         drops = CounterMetricFamily("ishowtts_dropped", "Messages not spoken, by reason.", labels=["reason"])
@@ -66,11 +57,13 @@ class _DaemonCollector(Collector):
             value=s.gpu_heartbeat_age_s,
         )
         yield GaugeMetricFamily("ishowtts_source_connected", "1 while the chat is connected.", value=s.source_connected)
-        yield GaugeMetricFamily("ishowtts_mutes", "Viewers muted now.", value=s.mutes)
+        yield GaugeMetricFamily("ishowtts_mutes", "Viewers muted now.", value=len(s.mutes))
+        yield GaugeMetricFamily("ishowtts_unheard", "Messages taken in and not heard yet, anywhere.", value=s.unheard)
+        yield GaugeMetricFamily("ishowtts_speaking", "1 while a message is being heard.", value=s.speaking is not None)
 
 
 class Metrics:
-    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
+    def __init__(self, snapshot: Callable[[], StatusSnapshot]) -> None:
         self.registry = CollectorRegistry()
         self.synthesis_seconds = Histogram(
             "ishowtts_synthesis_seconds",
@@ -80,7 +73,7 @@ class Metrics:
         )
         self.chat_to_audio_seconds = Histogram(
             "ishowtts_chat_to_audio_seconds",
-            "From a chat message's arrival to its audio handed to the output (queueing included).",
+            "From a chat message's arrival to the listener hearing it begin (queueing included).",
             buckets=(0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60),
             registry=self.registry,
         )
@@ -92,9 +85,9 @@ class Metrics:
         )
         self.registry.register(_DaemonCollector(snapshot))
 
-    def observe(self, synth_seconds: float, audio_seconds: float, chat_to_audio_seconds: float) -> None:
+    def observe(self, synth_seconds: float, audio_seconds: float) -> None:
+        """One synthesised utterance (chat-to-audio is observed when it is heard)."""
         self.synthesis_seconds.observe(synth_seconds)
-        self.chat_to_audio_seconds.observe(chat_to_audio_seconds)
         if audio_seconds > 0:
             self.real_time_factor.observe(synth_seconds / audio_seconds)
 

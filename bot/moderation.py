@@ -1,7 +1,10 @@
 """Moderator commands and the state they change: who may do what, and doing it.
 
-Control jumps ahead of data: a command acts the moment the reader sees it (skip cuts the utterance being
-heard, mute purges the viewer's queued messages), it is never queued behind speech and never spoken.
+Control jumps ahead of data: a command acts the moment the reader sees it, through the one control path
+(`bot/control.py`: skip cuts the utterance being heard, mute purges the viewer's messages from every
+stage), it is never queued behind speech and never spoken. Chat, the console, the HTTP API and the
+platform's own actions (bans, withdrawn messages, a cleared chat) all come through here, are counted
+the same way and leave one shape of audit record.
 Allowed for the room's streamer, its admins (the platform's flag), the uids in `moderation.moderators`
 and the local operator; never for uid 0 (an anonymous viewer, or any viewer when the bot is not logged
 in). Every command — done or refused — goes to the audit log, and every change of state is on disk
@@ -18,9 +21,8 @@ from typing import Protocol, runtime_checkable
 
 from bot.commands import LAST_WORDS, RESET_WORDS, BadCommand, Command, Verb, parse_duration
 from bot.config import Config
-from bot.events import ChatEvent, Role
-from bot.protocols import AudioSink
-from bot.speech_queue import SpeechQueue
+from bot.control import Controller, Pause, Resume, Skip, Withdraw
+from bot.events import ChatEvent, EventKind, Role
 from bot.state_store import ModerationState, MuteEntry, StateStore
 from bot.viewers import Viewer, Viewers
 
@@ -61,8 +63,7 @@ class Moderator:
         cfg: Config,
         store: StateStore,
         state: ModerationState,
-        queue: SpeechQueue,
-        sink: AudioSink,
+        controller: Controller,
         viewers: Viewers,
         replier: Replier | None = None,
         status: Callable[[], str] = lambda: "",
@@ -71,14 +72,14 @@ class Moderator:
         self.cfg = cfg
         self.store = store
         self.state = state
-        self.queue = queue
-        self.sink = sink
+        self.control = controller
         self.viewers = viewers
         self.replier = replier or LogReplier()
         self.status = status
         self.owner_uid = owner_uid
         """The room owner's uid as the source learnt it at connect (0 = not known)."""
-        self.paused = False
+        self.commands = 0
+        """Commands seen from chat, console and HTTP, done or refused."""
         self.reconfigure(cfg)
 
     def reconfigure(self, cfg: Config) -> None:
@@ -97,6 +98,10 @@ class Moderator:
                 cfg.default_voice_id,
             )
             state.default_voice = None
+
+    @property
+    def paused(self) -> bool:
+        return self.control.paused
 
     # -- what the filter asks ------------------------------------------------------------------
     @property
@@ -119,6 +124,7 @@ class Moderator:
     # -- commands --------------------------------------------------------------------------------
     async def handle(self, event: ChatEvent, command: Command | BadCommand) -> CommandResult:
         """Check, do, save, audit and answer one command; never raises for bad input."""
+        self.commands += 1
         verb = command.verb.value if isinstance(command, Command) else "?"
         allowed = self.allowed(event)
         if not allowed:
@@ -131,19 +137,7 @@ class Moderator:
             except OSError as err:  # the state folder went away or filled up: say so, keep reading chat
                 log.error("could not save moderation state in %s: %s", self.store.folder, err)
                 result = CommandResult(False, f"done, but not saved ({err.strerror or err})")
-        record = {
-            "uid": event.uid,
-            "uname": event.uname,
-            "role": event.role.value,
-            "command": command.raw[:200],
-            "verb": verb,
-            "ok": result.ok,
-            "result": result.reply,
-        }
-        try:
-            await self.store.audit(record)
-        except OSError as err:
-            log.error("could not write the audit log %s: %s", self.store.audit_path, err)
+        await self._audit(event, command.raw, verb, result)
         log.info(
             "command from %s (uid %d, %s): %s -> %s",
             event.uname,
@@ -156,22 +150,67 @@ class Moderator:
             await self.replier.reply(result.reply, event)
         return result
 
+    async def _audit(self, event: ChatEvent, command: str, verb: str, result: CommandResult) -> None:
+        """The one shape of audit record: who (uid, name, role), what (command, verb), and the outcome."""
+        record = {
+            "uid": event.uid,
+            "uname": event.uname,
+            "role": event.role.value,
+            "command": command[:200],
+            "verb": verb,
+            "ok": result.ok,
+            "result": result.reply,
+        }
+        try:
+            await self.store.audit(record)
+        except OSError as err:
+            log.error("could not write the audit log %s: %s", self.store.audit_path, err)
+
+    async def platform(self, event: ChatEvent) -> CommandResult:
+        """The platform withdrew a message, banned a viewer or cleared the chat: what is still unheard is
+        not spoken, and a ban is a mute that lasts (saved like a moderator's). A cleared chat drops the
+        viewers' plain chat only: what was paid for, and the streamer's side, is still read."""
+        if event.kind == EventKind.RECALL and event.msg_id:
+            msg_id = event.msg_id
+            n = self.withdraw(lambda e: e.msg_id == msg_id, "recalled")
+            result = CommandResult(True, f"message {msg_id[:40]} withdrawn" + (" before it was heard" if n else ""))
+        elif event.kind == EventKind.RECALL and event.uid:  # the platform withdrew one viewer's chat
+            uid = event.uid
+            n = self.withdraw(lambda e: e.uid == uid and e.kind == EventKind.DANMAKU, "recalled")
+            result = CommandResult(True, f"uid {uid}'s chat was withdrawn: {n} unheard message(s) dropped")
+        elif event.kind == EventKind.CLEAR:
+            n = self.withdraw(lambda e: e.role == Role.VIEWER and e.kind == EventKind.DANMAKU, "chat_cleared")
+            result = CommandResult(True, f"the room's chat was cleared: {n} unheard message(s) dropped")
+        elif event.kind == EventKind.BAN and event.uid:
+            verb = "timeout" if event.mute_s else "ban"
+            how = f"muted for {event.mute_s:g} s" if event.mute_s else "muted"
+            try:
+                n = await self.mute(event.uid, event.uname, event.mute_s, by=f"room {verb}")
+                result = CommandResult(True, f"room {verb} of {event.uname} (uid {event.uid}): {how}; {n} dropped")
+            except OSError as err:
+                result = CommandResult(False, f"room {verb} of uid {event.uid} not saved: {err.strerror or err}")
+        else:
+            return CommandResult(False, "nothing to do")
+        log.info("%s", result.reply)
+        await self._audit(event, f"room {event.kind.value}", event.kind.value, result)
+        return result
+
     async def _do(self, event: ChatEvent, command: Command) -> CommandResult:
         args = command.args
         who = f"{event.uname or 'operator'} ({event.uid})"
         match command.verb:
             case Verb.SKIP:
-                return CommandResult(True, "skipped" if self.sink.skip() else "nothing was playing")
+                cut = self.control.apply(Skip()).cut
+                return CommandResult(True, "skipped" if cut else "nothing was playing")
             case Verb.CLEAR:
-                n = self.queue.clear("cleared") + self.sink.clear()
-                return CommandResult(True, f"cleared {n} waiting message(s)")
+                applied = self.control.apply(Withdraw(lambda e: True, "cleared"))
+                also = "; cut the one being heard" if applied.cut else ""
+                return CommandResult(True, f"cleared {applied.dropped} waiting message(s){also}")
             case Verb.PAUSE:
-                self.paused = True
-                self.sink.pause()
+                self.control.apply(Pause())
                 return CommandResult(True, "paused after the current message")
             case Verb.RESUME:
-                self.paused = False
-                self.sink.resume()
+                self.control.apply(Resume())
                 return CommandResult(True, "resumed")
             case Verb.STATUS:
                 return CommandResult(True, self.status())
@@ -234,9 +273,10 @@ class Moderator:
     def _target(self, arg: str) -> Viewer | str:
         """A uid, `@name`, or `last`; a message saying why not otherwise."""
         if arg.casefold() in LAST_WORDS:
-            last = self.viewers.last_spoken
-            if last is None or not last.uid:
-                return "nobody identifiable was spoken yet"
+            heard = self.control.hearing.current or self.control.hearing.last
+            if heard is None or not heard.event.uid:
+                return "nobody identifiable was heard yet"
+            last = heard.event
             return self.viewers.get(last.uid) or Viewer(last.uid, last.uname, last.role)
         if arg.isascii() and arg.isdigit():
             uid = int(arg)
@@ -255,24 +295,17 @@ class Moderator:
         )
 
     def withdraw(self, matches: Callable[[ChatEvent], bool], reason: str) -> int:
-        """Drop every message whose event `matches` that is not yet heard: waiting in the queue or
-        synthesised and waiting for the card. Counted under `reason`; returns how many."""
-        n = self.queue.remove(lambda r: matches(r.event), reason)
-        discarded = self.sink.discard(lambda u: matches(u.request.event))
-        if discarded:
-            self.queue.drops[reason] += discarded
-        return n + discarded
+        """Nothing whose event `matches` is heard from now on: dropped from every stage (counted under
+        `reason`), and cut if it is being heard. Returns how many were dropped unheard."""
+        return self.control.apply(Withdraw(matches, reason)).dropped
 
     async def mute(self, uid: int, name: str, seconds: float | None, by: str) -> int:
-        """Mute `uid` (None = until unmuted), drop what they have queued, cut them off if they are being
-        heard, and save; returns how many queued messages were dropped."""
+        """Mute `uid` (None = until unmuted), drop what they have waiting anywhere, cut them off if they
+        are being heard, and save; returns how many unheard messages were dropped."""
         now = time.time()
         self.state.mutes[uid] = MuteEntry(
             uid=uid, name=name, until=None if seconds is None else now + seconds, by=by, at=now
         )
         n = self.withdraw(lambda event: event.uid == uid, "muted")
-        for request in self.viewers.handed_over:
-            if request.event.uid == uid:
-                self.sink.skip(request.seq)  # only cuts it if it is the one being heard
         await self.store.save(self.state)
         return n

@@ -4,12 +4,13 @@ without rewiring the daemon."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Protocol, runtime_checkable
 
 from bot.config import VoiceConfig
 from bot.errors import UserError
-from bot.events import ChatEvent, Pcm, Utterance
+from bot.events import ChatEvent, Pcm, SpeechRequest, Utterance
+from bot.playback import PlaybackListener
 
 
 @runtime_checkable
@@ -22,6 +23,14 @@ class ChatSource(Protocol):
     def connected(self) -> bool:
         """Connected to the live chat now (a file or stdin always is)."""
         ...
+
+
+@runtime_checkable
+class LiveSource(Protocol):
+    """A source over the network: what it could not turn into events, and how often it reconnected."""
+
+    drops: Mapping[str, int]
+    connects: int
 
 
 @runtime_checkable
@@ -55,10 +64,16 @@ class Synthesizer(Protocol):
 @runtime_checkable
 class AudioSink(Protocol):
     """Plays (or records) utterances in the order given. `play` returns once the utterance is handed off
-    (a sound card may make it wait while it is several utterances behind).
+    (a sound card may make it wait while it is several utterances behind). What is actually heard is
+    reported through `on_playback` (`bot/playback.py`): every utterance handed over is reported started
+    then finished, or unplayed with a reason — exactly once.
 
     The controls act on what has not been heard yet and return at once; a recording sink has nothing to
     cut (it writes at once), so for it they are no-ops."""
+
+    on_playback: PlaybackListener | None
+    stale_after_s: float | None
+    """Audio older than this when the output comes back from an outage is dropped (`stale`); a reload sets it."""
 
     async def start(self) -> None: ...
 
@@ -67,18 +82,33 @@ class AudioSink(Protocol):
         """The output can play (or is being reopened within its bound): for /healthz."""
         ...
 
+    @property
+    def waiting(self) -> int:
+        """Utterances handed over and not yet heard."""
+        ...
+
+    @property
+    def starved_seconds(self) -> float:
+        """Silence inside audio we had promised the card (we were late)."""
+        ...
+
+    @property
+    def device_underruns(self) -> int:
+        """Underruns the audio server or driver reported (it was late)."""
+        ...
+
+    @property
+    def callback_errors(self) -> int: ...
+
     async def play(self, utterance: Utterance) -> None: ...
 
     def skip(self, seq: int | None = None) -> bool:
         """Cut the utterance being heard (only if it is request `seq`, when given); False if none was."""
         ...
 
-    def discard(self, matches: Callable[[Utterance], bool]) -> int:
-        """Drop the handed-over utterances that have not started and `matches`; returns how many."""
-        ...
-
-    def clear(self) -> int:
-        """Drop everything not yet heard; returns how many utterances that was."""
+    def discard(self, matches: Callable[[SpeechRequest], bool], reason: str) -> int:
+        """Drop the handed-over utterances not yet heard whose request `matches` (reported unplayed with
+        `reason`); returns how many."""
         ...
 
     def pause(self) -> None:
@@ -88,5 +118,5 @@ class AudioSink(Protocol):
     def resume(self) -> None: ...
 
     async def close(self) -> None:
-        """Finish what was handed over (bounded), then release the output."""
+        """Finish what was handed over (bounded), then release the output; what is left is reported."""
         ...

@@ -8,6 +8,7 @@ raises: the bot must not die because its supervisor's socket went away.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -58,3 +59,14 @@ def watchdog_interval() -> float | None:
         return max(int(usec) / 2e6, 0.01)
     except ValueError:
         return None
+
+
+EXTEND_SECONDS = 30
+
+
+async def extend_start_timeout(notifier: Notifier) -> None:
+    """Loading the model and capturing graphs can outlast TimeoutStartSec on a Jetson: keep asking
+    systemd for EXTEND_SECONDS more, every third of that, until cancelled (at READY)."""
+    while True:
+        notifier.send(f"EXTEND_TIMEOUT_USEC={EXTEND_SECONDS * 1_000_000}")
+        await asyncio.sleep(EXTEND_SECONDS / 3)

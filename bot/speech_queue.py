@@ -48,13 +48,16 @@ class SpeechQueue:
         drops: Counter[str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_mode: Callable[[QueueMode, bool], None] | None = None,
+        on_drop: Callable[[SpeechRequest, str], object] | None = None,
     ) -> None:
-        """`on_mode(mode, first_in_flood)` is called on every mode change."""
+        """`on_mode(mode, first_in_flood)` is called on every mode change, `on_drop(item, reason)` for every
+        item dropped (the daemon's ledger)."""
         self.cfg = cfg
         self.drops: Counter[str] = drops if drops is not None else Counter()
         self.mode = QueueMode.NORMAL
         self._clock = clock
         self._on_mode = on_mode
+        self._on_drop = on_drop
         self._lanes: list[deque[SpeechRequest]] = [deque() for _ in Priority]
         self._mode_since = clock()
         self._announced: set[QueueMode] = set()
@@ -72,12 +75,12 @@ class SpeechQueue:
     def put(self, item: SpeechRequest) -> bool:
         """Enqueue without waiting; False when the item itself was dropped (and counted)."""
         if self._closed:
-            self.drops["shutting_down"] += 1
+            self._drop(item, "shutting_down")
             return False
         self._prune_stale()
         self._update_mode()
         if self.mode == QueueMode.PAID_ONLY and _sheddable(item):
-            self.drops["shed"] += 1
+            self._drop(item, "shed")
             return False
         self._lanes[item.priority].append(item)
         kept = self._evict(item)
@@ -92,13 +95,13 @@ class SpeechQueue:
             if victim is None:
                 break
             self._lanes[victim.priority].remove(victim)
-            self.drops["queue_full"] += 1
+            self._drop(victim, "queue_full")
             kept = kept and victim is not newcomer
         protected = [item for item in self._lanes[Priority.URGENT] if item.protected] if newcomer.protected else []
         if len(protected) > self.cfg.max_paid:
             oldest = min(protected, key=lambda r: r.event.received_at)
             self._lanes[oldest.priority].remove(oldest)
-            self.drops["paid_overflow"] += 1
+            self._drop(oldest, "paid_overflow")
             kept = kept and oldest is not newcomer
         return kept
 
@@ -118,8 +121,7 @@ class SpeechQueue:
         now = self._clock()
         for lane in self._lanes:
             while lane and self._is_stale(lane[0], now):
-                lane.popleft()
-                self.drops["stale"] += 1
+                self._drop(lane.popleft(), "stale")
 
     def _update_mode(self) -> None:
         for _ in range(3):  # paid only -> names off -> normal can happen at once (the backlog is gone)
@@ -164,13 +166,23 @@ class SpeechQueue:
         """Drop every waiting item that `matches` (a recalled message, a muted viewer's messages)."""
         removed = 0
         for lane in self._lanes:
-            kept = deque(item for item in lane if not matches(item))
-            removed += len(lane) - len(kept)
+            kept: deque[SpeechRequest] = deque()
+            gone: list[SpeechRequest] = []
+            for item in lane:
+                (gone if matches(item) else kept).append(item)
+            if not gone:
+                continue
             lane.clear()
             lane.extend(kept)
-        if removed:
-            self.drops[reason] += removed
+            for item in gone:
+                self._drop(item, reason)
+            removed += len(gone)
         return removed
+
+    def _drop(self, item: SpeechRequest, reason: str) -> None:
+        self.drops[reason] += 1
+        if self._on_drop is not None:
+            self._on_drop(item, reason)
 
     def revoice(self, voices: set[str], voice_for: Callable[[int], str]) -> None:
         """After a reload: a waiting item whose voice was removed gets its viewer's voice now."""
@@ -187,7 +199,7 @@ class SpeechQueue:
             while lane:
                 item = lane.popleft()
                 if self._is_stale(item, now):  # behind a super chat, whose age limit is longer
-                    self.drops["stale"] += 1
+                    self._drop(item, "stale")
                     continue
                 if self.mode != QueueMode.NORMAL and item.nameless_text:
                     item = replace(item, text=item.nameless_text)

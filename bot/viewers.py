@@ -8,10 +8,10 @@ themselves after someone else cannot get that person muted.
 from __future__ import annotations
 
 import unicodedata
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 
-from bot.events import ChatEvent, Role, SpeechRequest
+from bot.events import ChatEvent, Role
 
 
 @dataclass(frozen=True)
@@ -33,16 +33,9 @@ class Viewers:
         self.max_viewers = max_viewers
         self._by_uid: OrderedDict[int, Viewer] = OrderedDict()
         self._by_name: OrderedDict[str, set[int]] = OrderedDict()
-        self.handed_over: deque[SpeechRequest] = deque(maxlen=8)
-        """Requests most recently handed to the audio output: one of them is being heard."""
         self.staff: set[int] = set()
         """Uids seen as the streamer or a moderator: never forgotten (a few per room), so they stay
         protected from a mute however many viewers come after them."""
-
-    @property
-    def last_spoken(self) -> ChatEvent | None:
-        """Whose message was handed to the audio output most recently (`mute last`)."""
-        return self.handed_over[-1].event if self.handed_over else None
 
     def saw(self, event: ChatEvent) -> None:
         if not event.uid:

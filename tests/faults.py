@@ -66,7 +66,9 @@ def swallow_one_cancellation(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def install(fault: str) -> None:
+    import bot.health
     import bot.pipeline
+    import bot.reload
     import bot.sources.console
 
     engine = types.ModuleType("bot.engine.synthesizer")
@@ -75,7 +77,8 @@ def install(fault: str) -> None:
     SlowFake.in_torch = fault == "long-torch-synthesis"
     daemon = bot.pipeline.Daemon
     if fault == "heartbeat-swallows":
-        daemon._heartbeat = swallow_one_cancellation(daemon._heartbeat)  # type: ignore[method-assign]
+        health = bot.health.Health
+        health.heartbeat = swallow_one_cancellation(health.heartbeat)  # type: ignore[method-assign]
     elif fault == "reader-swallows":
         daemon._read = swallow_one_cancellation(daemon._read)  # type: ignore[method-assign]
     elif fault == "reader-crashes":
@@ -93,4 +96,4 @@ def install(fault: str) -> None:
             mark("reload")
             raise RuntimeError("injected reload bug")
 
-        daemon.reload = reload  # type: ignore[method-assign]
+        bot.reload.Reloader.reload = reload  # type: ignore[method-assign]

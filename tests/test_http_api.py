@@ -4,6 +4,7 @@ really flips when the GPU thread stalls."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-import bot.pipeline
+import bot.health
 from bot.config import HttpConfig
 from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent
@@ -52,7 +53,7 @@ def serve(tmp_path: Path, check: Check, fake: FakeSynthesizer | None = None) -> 
         run = asyncio.create_task(daemon.run())
         try:
             for _ in range(100):
-                if daemon.ready and daemon.stats.spoken:
+                if daemon.ready and daemon.ledger.spoken:
                     break
                 await asyncio.sleep(0.02)
             async with aiohttp.ClientSession() as http:
@@ -109,18 +110,20 @@ def test_control_status_queue_and_metrics(tmp_path: Path) -> None:
     async def check(http: aiohttp.ClientSession, base: str, daemon: Daemon) -> None:
         async with http.post(base + "/api/say", headers=AUTH, json={"text": "测试一下"}) as r:
             assert r.status == 202 and (await r.json())["text"] == "测试一下"
-        async with http.post(base + "/api/mute", headers=AUTH, json={"uid": 42, "seconds": 600, "name": "x"}) as r:
-            assert r.status == 200 and await r.json() == {"muted": 42, "dropped": 0}
+        async with http.post(base + "/api/mute", headers=AUTH, json={"uid": 42, "seconds": 600}) as r:
+            assert r.status == 200
+            assert await r.json() == {"ok": True, "muted": 42, "reply": "muted 42 for 10m; 0 dropped"}
         async with http.post(base + "/api/command", headers=AUTH, json={"command": "pause"}) as r:
             assert await r.json() == {"ok": True, "reply": "paused after the current message"}
         async with http.post(base + "/api/skip", headers=AUTH) as r:
-            assert await r.json() == {"skipped": False}
+            assert await r.json() == {"skipped": False, "reply": "nothing was playing"}
         async with http.get(base + "/api/queue", headers=AUTH) as r:
             assert isinstance(await r.json(), list)
         async with http.get(base + "/api/status", headers=AUTH) as r:
             status = await r.json()
         assert status["paused"] and status["mutes"][0]["uid"] == 42 and status["voices"] == ["zh"]
-        assert status["recent_drops"][0]["reason"] == "unspeakable" and status["speaking"]["uname"]
+        assert status["recent_drops"][0]["reason"] == "unspeakable"
+        assert status["speaking"] is None and status["queued"] == 0  # idle: what is heard, not what was handed over
         async with http.get(base + "/metrics", headers=AUTH) as r:
             text = await r.text()
         assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
@@ -128,14 +131,18 @@ def test_control_status_queue_and_metrics(tmp_path: Path) -> None:
         assert "ishowtts_queue_depth " in text and "ishowtts_chat_to_audio_seconds_bucket" in text
         assert "ishowtts_real_time_factor_count" in text and "ishowtts_mutes 1.0" in text
         audit = (tmp_path / "state" / "audit.jsonl").read_text(encoding="utf-8")
-        assert '"verb": "pause"' in audit and '"target": 42' in audit
+        records = [json.loads(line) for line in audit.splitlines()]
+        assert [r["verb"] for r in records] == ["mute", "pause", "skip"]  # HTTP commands: the chat path
+        assert all(r.keys() == records[0].keys() for r in records)  # one shape of record
+        assert records[0]["command"].endswith("mute 42 600.000s")
+        assert "ishowtts_commands_total 3.0" in text
 
     serve(tmp_path, check)
 
 
 def test_healthz_flips_to_503_when_the_gpu_thread_stalls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.pipeline, "HEARTBEAT_S", 0.05)
-    monkeypatch.setattr(bot.pipeline, "GPU_STALE_S", 0.3)
+    monkeypatch.setattr(bot.health, "HEARTBEAT_S", 0.05)
+    monkeypatch.setattr(bot.health, "GPU_STALE_S", 0.3)
 
     async def check(http: aiohttp.ClientSession, base: str, daemon: Daemon) -> None:
         async with http.get(base + "/healthz") as r:

@@ -14,8 +14,11 @@ import pytest
 
 from bot.commands import Verb, parse_command
 from bot.config import Config, parse_config
+from bot.control import Controller, InFlight
 from bot.events import ChatEvent, Role, SpeechRequest, Utterance
+from bot.ledger import Ledger
 from bot.moderation import CommandResult, Moderator
+from bot.playback import Finished, Hearing, Started
 from bot.sinks.controls import ImmediateControls
 from bot.speech_queue import SpeechQueue
 from bot.state_store import StateStore
@@ -43,18 +46,15 @@ class ControlsSpy(ImmediateControls):
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.heard_seq = 0
+        self.unheard = 1
 
     def skip(self, seq: int | None = None) -> bool:
         self.calls.append(f"skip {seq}")
         return seq in (None, self.heard_seq)
 
-    def discard(self, matches: Callable[[Utterance], bool]) -> int:
-        self.calls.append("discard")
-        return 0
-
-    def clear(self) -> int:
-        self.calls.append("clear")
-        return 1
+    def discard(self, matches: Callable[[SpeechRequest], bool], reason: str) -> int:
+        self.calls.append(f"discard {reason}")
+        return self.unheard if reason == "cleared" else 0
 
     def pause(self) -> None:
         self.calls.append("pause")
@@ -62,7 +62,7 @@ class ControlsSpy(ImmediateControls):
     def resume(self) -> None:
         self.calls.append("resume")
 
-    async def play(self, utterance: Utterance) -> None:
+    async def write(self, utterance: Utterance) -> None:
         return None
 
     async def close(self) -> None:
@@ -76,6 +76,8 @@ class Room:
         self.store.prepare()
         self.queue = SpeechQueue(self.cfg.queue)
         self.sink = ControlsSpy()
+        self.hearing = Hearing()
+        self.controller = Controller(self.queue, InFlight(), self.sink, self.hearing, Ledger())
         self.viewers = Viewers()
         self.replies: list[str] = []
         room = self
@@ -85,7 +87,7 @@ class Room:
                 room.replies.append(text)
 
         self.mod = Moderator(
-            self.cfg, self.store, self.store.load(), self.queue, self.sink, self.viewers, Replier(), lambda: "all good"
+            self.cfg, self.store, self.store.load(), self.controller, self.viewers, Replier(), lambda: "all good"
         )
 
     def say(self, text: str, uid: int, uname: str = "", role: Role = Role.VIEWER) -> ChatEvent:
@@ -167,7 +169,7 @@ def test_playback_controls_reach_the_sink_and_the_queue(tmp_path: Path) -> None:
     assert room.run("#tts resume").ok and not room.mod.paused
     assert room.run("#tts clear").reply == "cleared 3 waiting message(s)"  # 2 queued + 1 in the sink
     assert len(room.queue) == 0 and room.queue.drops["cleared"] == 2
-    assert room.sink.calls == ["skip None", "pause", "resume", "clear"]
+    assert room.sink.calls == ["skip None", "pause", "resume", "discard cleared"]
     assert room.run("#tts status").reply == "all good"
 
 
@@ -177,12 +179,12 @@ def test_mute_purges_cuts_and_persists_unmute_restores(tmp_path: Path) -> None:
     room.say("正常", uid=43)
     room.say("刷屏二", uid=42, uname="捣乱的")
     heard = SpeechRequest(text="刷屏零", voice="zh", event=ChatEvent(text="刷屏零", uid=42), seq=77)
-    room.viewers.handed_over.append(heard)
+    room.hearing.update(Started(heard))
     room.sink.heard_seq = 77
     result = room.run("#tts mute @捣乱的 10m")
     assert result.ok and result.reply == "muted 捣乱的 for 10m; 2 dropped"
     assert [r.text for r in room.queue] == ["正常"] and room.queue.drops["muted"] == 2
-    assert "skip 77" in room.sink.calls and "discard" in room.sink.calls
+    assert room.sink.calls == ["discard muted", "skip 77"]  # the queue, the output's pending, the one heard
     assert room.mod.is_muted(42) and not room.mod.is_muted(43)
     reborn = Room(tmp_path)  # a new process reads it back
     assert reborn.mod.is_muted(42)
@@ -194,10 +196,10 @@ def test_mute_purges_cuts_and_persists_unmute_restores(tmp_path: Path) -> None:
 
 def test_mute_targets_last_uid_names_and_refuses_to_guess(tmp_path: Path) -> None:
     room = Room(tmp_path)
-    assert room.run("#tts mute last").reply == "nobody identifiable was spoken yet"
-    room.viewers.handed_over.append(
-        SpeechRequest(text="x", voice="zh", event=ChatEvent(text="x", uid=55, uname="刚说完的"), seq=1)
-    )
+    assert room.run("#tts mute last").reply == "nobody identifiable was heard yet"
+    just_heard = SpeechRequest(text="x", voice="zh", event=ChatEvent(text="x", uid=55, uname="刚说完的"), seq=1)
+    room.hearing.update(Started(just_heard))
+    room.hearing.update(Finished(just_heard))
     assert room.run("#tts 禁言 刚才").reply.startswith("muted 刚说完的 until unmuted")
     assert room.run("#tts mute @nobody").reply == "no viewer named '@nobody' was seen recently"
     room.say("我是小红", uid=60, uname="小红")

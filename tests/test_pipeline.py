@@ -59,7 +59,7 @@ class RecordingSink(ImmediateControls):
         self.played: list[Utterance] = []
         self.closed = False
 
-    async def play(self, utterance: Utterance) -> None:
+    async def write(self, utterance: Utterance) -> None:
         self.played.append(utterance)
 
     async def close(self) -> None:
@@ -74,8 +74,8 @@ def test_speaks_in_order_in_one_worker_thread_and_exits_when_drained() -> None:
     assert [u.request.text for u in sink.played] == ["一", "二", "三"]
     assert sink.closed
     assert len(fake.threads) == 1 and threading.get_ident() not in fake.threads
-    assert daemon.stats.drops == {"unspeakable": 1}
-    assert daemon.stats.spoken == 3
+    assert daemon.ledger.drops == {"unspeakable": 1}
+    assert daemon.ledger.spoken == 3
 
 
 def test_a_failing_utterance_is_skipped_and_the_daemon_goes_on() -> None:
@@ -84,7 +84,7 @@ def test_a_failing_utterance_is_skipped_and_the_daemon_goes_on() -> None:
     daemon = Daemon(config(), ListSource(["boom", "bad", "good"]), lambda: fake, sink)
     asyncio.run(daemon.run())
     assert [u.request.text for u in sink.played] == ["good"]
-    assert daemon.stats.failed == 2
+    assert daemon.ledger.failed == 2
 
 
 def test_event_loop_never_waits_on_synthesis() -> None:
@@ -124,7 +124,7 @@ def test_sigterm_finishes_the_current_utterance_and_drops_the_rest() -> None:
     assert time.monotonic() - t0 < 2.0
     assert sink.closed and len(sink.played) >= 1
     assert len(sink.played) == len(fake.calls)  # the one in progress was finished and played
-    assert daemon.stats.drops["shutting_down"] > 0
+    assert daemon.ledger.drops["shutting_down"] > 0
 
 
 def test_waiting_messages_are_batched_and_played_in_order() -> None:
@@ -160,7 +160,7 @@ def test_recalled_and_banned_messages_are_not_spoken() -> None:
     asyncio.run(daemon.run())
     spoken = [u.request.text for u in sink.played]
     assert spoken == ["第一", "匿名"]
-    assert daemon.stats.drops["recalled"] == 1 and daemon.stats.drops["muted"] == 2
+    assert daemon.ledger.drops["recalled"] == 1 and daemon.ledger.drops["muted"] == 2
 
 
 class ClearedSource:
@@ -179,14 +179,37 @@ class ClearedSource:
         yield ChatEvent(text="清屏以后", uid=6)
 
 
-def test_a_cleared_chat_drops_waiting_viewer_chat_but_keeps_paid_and_staff_messages() -> None:
+def test_a_cleared_chat_drops_unheard_viewer_chat_but_keeps_paid_and_staff_messages() -> None:
     fake = FakeSynthesizer(delay_s=0.2, max_batch=1)
     sink = RecordingSink()
     daemon = Daemon(config(), ClearedSource(), lambda: fake, sink)
     asyncio.run(daemon.run())
     spoken = [u.request.event.text for u in sink.played]
-    assert spoken[0] == "第一" and sorted(spoken[1:]) == sorted(["醒目留言", "房管的话", "清屏以后"])
-    assert daemon.stats.drops["chat_cleared"] == 2
+    # The first was being synthesised when the chat was cleared: it is withdrawn from the batch too.
+    assert sorted(spoken) == sorted(["醒目留言", "房管的话", "清屏以后"])
+    assert daemon.ledger.drops["chat_cleared"] == 3
+
+
+class ViewerRecallSource:
+    """The platform withdraws all of one viewer's chat (a recall naming the viewer, not a message)."""
+
+    connected = True
+
+    async def events(self) -> AsyncIterator[ChatEvent]:
+        yield ChatEvent(text="别人的话", uid=1)
+        yield ChatEvent(text="被撤回一", uid=5)
+        yield ChatEvent(text="被撤回二", uid=5)
+        await asyncio.sleep(0.05)  # one of them is being synthesised by now
+        yield ChatEvent(text="", uid=5, kind=EventKind.RECALL)
+
+
+def test_a_recall_naming_a_viewer_withdraws_all_their_unheard_chat() -> None:
+    fake = FakeSynthesizer(delay_s=0.2, max_batch=2)
+    sink = RecordingSink()
+    daemon = Daemon(config(), ViewerRecallSource(), lambda: fake, sink)
+    asyncio.run(daemon.run())
+    assert [u.request.event.text for u in sink.played] == ["别人的话"]
+    assert daemon.ledger.drops["recalled"] == 2
 
 
 class Events:
@@ -216,4 +239,4 @@ def test_commands_in_any_form_are_never_spoken_and_a_super_chat_command_runs_and
     asyncio.run(daemon.run())
     spoken = [u.request.text for u in sink.played]
     assert sorted(spoken) == sorted(["fan的醒目留言", "房管的醒目留言", "普通的话"])
-    assert daemon.stats.commands == 4 and not daemon.moderator.paused
+    assert daemon.moderator.commands == 4 and not daemon.moderator.paused

@@ -79,8 +79,8 @@ def test_sighup_swaps_voices_and_rules_keeps_the_queue_and_rejects_a_bad_config(
         await daemon.moderator.handle(*command("#tts pause"))  # the queue must survive the reload
         for i in range(3):
             chat.inbox.put_nowait(ChatEvent(text=f"排队{i}", uid=10 + i))
-        await until(lambda: len(daemon.queue) >= 2 or daemon.stats.spoken >= 3)
-        waiting = len(daemon.queue) + daemon.stats.spoken
+        await until(lambda: len(daemon.queue) >= 2 or daemon.ledger.spoken >= 3)
+        waiting = len(daemon.queue) + daemon.ledger.spoken
 
         # a valid new config: a second voice, a template, a different queue size
         write_config(
@@ -96,7 +96,7 @@ def test_sighup_swaps_voices_and_rules_keeps_the_queue_and_rejects_a_bad_config(
         os.kill(os.getpid(), signal.SIGHUP)
         await until(lambda: fake.voices() == ["zh", "en"])
         await until(lambda: daemon.cfg.queue.max_size == 50)
-        assert daemon.cfg.source.type == "console" and len(daemon.queue) + daemon.stats.spoken == waiting
+        assert daemon.cfg.source.type == "console" and len(daemon.queue) + daemon.ledger.spoken == waiting
         chat.inbox.put_nowait(ChatEvent(text="新规则", uid=20, uname="小红"))
         await until(lambda: any(r.text == "小红说：新规则" for r in daemon.queue))
 
@@ -140,7 +140,7 @@ def test_repeated_engine_failures_exit_2_so_systemd_restarts_a_clean_process(tmp
     for i in range(10):
         chat.inbox.put_nowait(ChatEvent(text=f"第{i}条", uid=i + 1))
     assert asyncio.run(daemon.run()) == 2
-    assert daemon.stats.failed == 3
+    assert daemon.ledger.failed == 3
 
 
 def test_failures_that_are_not_in_a_row_do_not_stop_it(tmp_path: Path) -> None:
@@ -154,11 +154,11 @@ def test_failures_that_are_not_in_a_row_do_not_stop_it(tmp_path: Path) -> None:
         for i, text in enumerate(texts):
             chat.inbox.put_nowait(ChatEvent(text=text, uid=i + 1))
         run = asyncio.create_task(daemon.run())
-        await until(lambda: daemon.stats.spoken + daemon.stats.failed == 5)
+        await until(lambda: daemon.ledger.spoken + daemon.ledger.failed == 5)
         daemon.request_stop()
         return await run
 
-    assert asyncio.run(main()) == 0 and daemon.stats.failed == 3
+    assert asyncio.run(main()) == 0 and daemon.ledger.failed == 3
 
 
 def test_sigterm_mid_utterance_exits_0_with_state_saved(tmp_path: Path) -> None:
@@ -180,6 +180,6 @@ def test_sigterm_mid_utterance_exits_0_with_state_saved(tmp_path: Path) -> None:
 
     assert asyncio.run(main()) == 0
     assert [u.request.text for u in sink.played] == ["说到一半"] and sink.closed
-    assert daemon.stats.drops["shutting_down"] == 1
+    assert daemon.ledger.drops["shutting_down"] == 1
     saved = json.loads((tmp_path / "state" / "state.json").read_text(encoding="utf-8"))
     assert [m["uid"] for m in saved["mutes"]] == [77]

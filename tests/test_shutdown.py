@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-import bot.pipeline
+import bot.health
 from bot.engine.fake import FakeSynthesizer
 from bot.pipeline import Daemon
 from tests.test_http_api import OpenSource
@@ -153,7 +153,7 @@ def test_a_stop_ends_in_time_with_the_summary_and_the_state_saved(
 
 def test_the_heartbeat_does_not_swallow_a_cancellation_that_meets_its_ping(monkeypatch: pytest.MonkeyPatch) -> None:
     """The race itself, in process: the ping completes in the same loop step as the task is cancelled."""
-    monkeypatch.setattr(bot.pipeline, "HEARTBEAT_S", 0.5)
+    monkeypatch.setattr(bot.health, "HEARTBEAT_S", 0.5)
     daemon = Daemon(config(), OpenSource(), lambda: FakeSynthesizer(voices=["zh"]), RecordingSink())
 
     async def main() -> None:

@@ -15,6 +15,12 @@ def make_sink(cfg: WavOutput | NullOutput | SoundDeviceOutput, stale_after_s: fl
         from bot.sinks.soundcard import SoundCardSink
 
         return SoundCardSink(cfg, stale_after_s=stale_after_s)
+    if cfg.realtime:
+        from bot.sinks.output_stream import open_clock_stream
+        from bot.sinks.soundcard import SoundCardSink
+
+        card = SoundDeviceOutput(type="sounddevice", gap_ms=cfg.gap_ms)
+        return SoundCardSink(card, opener=open_clock_stream, stale_after_s=stale_after_s)
     from bot.sinks.null import NullSink
 
     return NullSink()

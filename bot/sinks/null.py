@@ -11,7 +11,7 @@ class NullSink(ImmediateControls):
         self.count = 0
         self.seconds = 0.0
 
-    async def play(self, utterance: Utterance) -> None:
+    async def write(self, utterance: Utterance) -> None:
         self.count += 1
         self.seconds += utterance.duration
 

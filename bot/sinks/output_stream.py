@@ -1,11 +1,15 @@
 """The sound-card seam: open a callback-driven output stream. The real one is PortAudio via sounddevice;
 `FakeOutputStream` beside it plays into memory on a virtual clock, with failure knobs, so the sink's
-logic (gaps, skip fades, starvation, reopening) is tested without an audio server.
+logic (gaps, skip fades, starvation, reopening) is tested without an audio server. `ClockStream` is a
+card nobody hears that takes audio in real time: `output: {type: null, realtime: true}` behaves exactly
+like a sound card (pause, skip, captions, "now speaking") on a machine without one.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -14,6 +18,7 @@ import numpy as np
 
 from bot.errors import UserError
 from bot.events import SAMPLE_RATE, Pcm
+from bot.sinks import alsa_errors
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +29,13 @@ FillCallback = Callable[[Pcm], None]
 class OutputStream(Protocol):
     samplerate: int
     device_name: str
+    underflows: int
+    """Callbacks the audio server (or driver) flagged as an output underflow: it ran dry on its side."""
+
+    @property
+    def latency(self) -> float:
+        """Seconds from the callback taking audio to it being heard (what the server buffers)."""
+        ...
 
     @property
     def active(self) -> bool:
@@ -112,6 +124,7 @@ class SoundDeviceStream:
         self.samplerate = rate
         self.device_name = device.name
         self.callback_errors = 0
+        self.underflows = 0
         self._fill = fill
         self._stream = sd.OutputStream(
             device=device.index,
@@ -124,6 +137,8 @@ class SoundDeviceStream:
         self._stream.start()
 
     def _callback(self, outdata: Any, frames: int, time: Any, status: Any) -> None:
+        if status.output_underflow:
+            self.underflows += 1
         try:
             self._fill(outdata[:, 0])
             if outdata.shape[1] > 1:
@@ -136,6 +151,10 @@ class SoundDeviceStream:
     def active(self) -> bool:
         return bool(self._stream.active)
 
+    @property
+    def latency(self) -> float:
+        return float(self._stream.latency)
+
     def close(self) -> None:
         self._stream.close(ignore_errors=True)
 
@@ -145,6 +164,7 @@ def open_sounddevice_stream(
 ) -> SoundDeviceStream:
     """Pick the device and a rate it takes: its native rate first (our band-limited resampler then does the
     only conversion, instead of a driver's or audio server's cheaper one), 24 kHz otherwise; mono if it can."""
+    alsa_errors.capture()  # before PortAudio starts probing ALSA devices
     import sounddevice as sd
 
     if rescan:
@@ -176,6 +196,8 @@ class FakeOutputStream:
     samplerate: int = SAMPLE_RATE
     device_name: str = "fake"
     blocksize: int = 240
+    underflows: int = 0
+    latency: float = 0.0
     fill: FillCallback | None = None
     recorded: list[Pcm] = field(default_factory=list)
     closed: bool = False
@@ -231,3 +253,45 @@ class FakeStreamOpener:
     @property
     def current(self) -> FakeOutputStream:
         return self.streams[-1]
+
+
+class ClockStream:
+    """A sound card nobody hears: a thread takes one block per block's worth of wall time."""
+
+    device_name = "null (real time)"
+    underflows = 0
+    latency = 0.0
+
+    def __init__(self, fill: FillCallback, samplerate: int = SAMPLE_RATE, blocksize: int = 480) -> None:
+        self.samplerate = samplerate
+        self._fill = fill
+        self._blocksize = blocksize
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="null-audio-clock", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        block = np.zeros(self._blocksize, dtype=np.float32)
+        period = self._blocksize / self.samplerate
+        due = time.monotonic()
+        while not self._stop.is_set():
+            self._fill(block)
+            due += period
+            late = time.monotonic() - due
+            if late > 1.0:  # the machine stalled: go on from now rather than race to catch up
+                due = time.monotonic()
+            self._stop.wait(max(0.0, -late))
+
+    @property
+    def active(self) -> bool:
+        return self._thread.is_alive() and not self._stop.is_set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1.0)
+
+
+def open_clock_stream(
+    device: str | int | None, rate: int | None, latency: str | float, fill: FillCallback, rescan: bool
+) -> ClockStream:
+    return ClockStream(fill, rate or SAMPLE_RATE)

@@ -10,6 +10,10 @@ numbers the loop can compare.
 Skipping is a request, not a write into the reader's state: the writer raises `_cut_to`; the reader fades
 out what it was playing over a few milliseconds (no click) and then jumps its counter to `_cut_to`.
 
+Withdrawing an utterance that is written but not yet reached (a muted viewer's, next after the one being
+heard) is a skip range: the reader, arriving exactly at its start, jumps to its end without playing a sample
+(the audio before it is the gap between utterances, so no fade is needed).
+
 Starvation (the card asked for audio we had promised but not yet written) is counted here, because
 PortAudio's underflow flag does not report a callback that simply had nothing to give.
 """
@@ -33,6 +37,7 @@ class PcmRing:
         self._written = 0
         self._cut_to = 0
         self._promised = 0
+        self._skips: tuple[tuple[int, int], ...] = ()
         # Reader-owned.
         self._read = 0
         self._fading = 0
@@ -85,6 +90,14 @@ class PcmRing:
         self._promised = min(self._promised, target)
         self._cut_to = max(self._cut_to, target)
 
+    def skip_range(self, start: int, end: int) -> bool:
+        """Never play [start, end) if the reader has not reached `start` yet; False if it already has (then
+        the caller cuts it like the utterance being heard). Ranges behind the reader are forgotten."""
+        read = self._read
+        kept = tuple((s, e) for s, e in self._skips if e > read)
+        self._skips = (*kept, (start, end))  # one reference store: the reader sees all of it or none
+        return self._read <= start
+
     # -- reader side (PortAudio callback thread) ----------------------------------------------------------
 
     def read_into(self, out: Pcm) -> None:
@@ -112,6 +125,16 @@ class PcmRing:
             # so a promise seen here always comes with the samples written before it.
             promised = self._promised
             n = min(frames - filled, self._written - r)
+            jumped = False
+            for start, end in self._skips:
+                if start == r:
+                    self._read = end
+                    jumped = True
+                    break
+                if r < start < r + n:
+                    n = start - r
+            if jumped:
+                continue
             if n <= 0:
                 if promised > r:
                     self.starved_frames += frames - filled

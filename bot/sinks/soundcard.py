@@ -12,6 +12,11 @@ its callback stops coming, the stream is closed and reopened with jittered backo
 Meanwhile utterances wait in the ring and the bounded pending queue; when both are full, `play` waits, and
 the speech queue upstream drops by its own policy (oldest first, stale ones). Audio older than
 `stale_after_s` when the card comes back is dropped rather than read out late.
+
+A tracker task watches the card's read position against each utterance's place in the ring and reports
+playback events (`bot/playback.py`): started when the card takes its first sample, finished when it passes
+its end (cut if skipped or cleared); every utterance dropped before it is heard is reported unplayed, with
+why. Those reports are the daemon's only truth about what is being heard.
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ import numpy as np
 
 from bot.backoff import Backoff
 from bot.config import SoundDeviceOutput
-from bot.events import Pcm, Utterance
+from bot.events import Pcm, SpeechRequest, Utterance
+from bot.playback import Ending, Finished, PlaybackReporter, Started, Unplayed
+from bot.sinks import alsa_errors
 from bot.sinks.levels import prepare
 from bot.sinks.output_stream import OutputStream, StreamOpener, open_sounddevice_stream
 from bot.sinks.ring import PcmRing
@@ -46,10 +53,20 @@ PENDING_MAX = 4
 
 @dataclass
 class Segment:
-    seq: int
+    """An utterance's place in the ring, and how far its playback got."""
+
+    request: SpeechRequest
     start: int
     end: int
     cut: bool = False
+    started: bool = False
+    finished: bool = False
+    unplayed: bool = False
+    """Withdrawn before the card reached it: skipped over, never heard."""
+
+    @property
+    def seq(self) -> int:
+        return self.request.seq
 
 
 @dataclass
@@ -58,12 +75,14 @@ class SinkStats:
     cleared: int = 0
     stale_dropped: int = 0
     reopens: int = 0
+    underflows: int = 0
+    """Underflows of streams since closed (the open one keeps its own count)."""
     open_failures: int = 0
     device: str = ""
     rate: int = 0
 
 
-class SoundCardSink:
+class SoundCardSink(PlaybackReporter):
     def __init__(
         self,
         cfg: SoundDeviceOutput,
@@ -76,21 +95,21 @@ class SoundCardSink:
         self.stats = SinkStats()
         self._opener = opener
         self._stall_s = stall_s
-        self._stale_after_s = stale_after_s
+        self.stale_after_s = stale_after_s
         self._backoff = backoff or Backoff(base_s=0.5, cap_s=30.0, stable_s=30.0)
         self._ring: PcmRing | None = None
         self._rate = 0
         self._stream: OutputStream | None = None
-        self._pending: asyncio.Queue[Utterance] = asyncio.Queue(maxsize=PENDING_MAX)
+        self._pending: deque[Utterance] = deque()
+        self._has_pending = asyncio.Event()
+        self._room = asyncio.Event()  # set while fewer than PENDING_MAX wait: play() may return
         self._pending_s = 0.0
         self._segments: deque[Segment] = deque()
         self._unpaused = asyncio.Event()
         self._unpaused.set()
         self._stream_up = asyncio.Event()
-        self._generation = 0  # bumped by clear(): an utterance being prepared when it happens is dropped
-        self._busy = False
+        self._held: Utterance | None = None  # taken by the feeder, not a Segment yet; None again if dropped
         self._played_before = 0  # heard to the end, and no longer in _segments
-        self._preparing = False  # the feeder holds an utterance that is not a Segment yet
         self._wake = asyncio.Event()  # skip/clear/resume: the feeder should look again now
         self._callbacks = 0
         self._callback_errors = 0
@@ -105,6 +124,7 @@ class SoundCardSink:
         self._tasks = [
             asyncio.create_task(self._supervise(), name="audio-supervisor"),
             asyncio.create_task(self._feed(), name="audio-feeder"),
+            asyncio.create_task(self._track(), name="audio-tracker"),
         ]
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._stream_up.wait(), timeout=5.0)
@@ -118,13 +138,18 @@ class SoundCardSink:
             buffered_s = self._ring.buffered / self._rate if self._ring and self._rate else 0.0
             bound = min(120.0, self._pending_s + buffered_s + PENDING_MAX * self.cfg.gap_ms / 1000 + 2.0)
             deadline = time.monotonic() + bound
-            while time.monotonic() < deadline and (self._busy or not self._pending.empty() or self._ring_busy()):
+            while time.monotonic() < deadline and (self.waiting or self._ring_busy()):
                 await asyncio.sleep(POLL_S)
+            if self._stream is not None and not self._ring_busy():
+                await asyncio.sleep(min(self._stream.latency, 1.0))  # what the audio server still holds
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._observe()
+        self._drop_all("shutting_down")
+        self._finish_cut_segments()
         await self._close_stream()
 
     def _ring_busy(self) -> bool:
@@ -133,63 +158,146 @@ class SoundCardSink:
     # -- what the daemon calls ----------------------------------------------------------------------------
 
     async def play(self, utterance: Utterance) -> None:
-        """Hand the utterance over; waits only while the card is PENDING_MAX utterances behind."""
-        await self._pending.put(utterance)
+        """Hand the utterance over; waits only while the card is PENDING_MAX utterances behind. It is this
+        sink's from the first moment (a control finds it here while `play` still waits)."""
+        self._pending.append(utterance)
         self._pending_s += utterance.duration
+        self._has_pending.set()
+        while len(self._pending) > PENDING_MAX:
+            self._room.clear()
+            await self._room.wait()
+
+    @property
+    def waiting(self) -> int:
+        """Utterances handed over and not yet heard (pending, being prepared, or written ahead)."""
+        written_ahead = sum(1 for seg in self._segments if not (seg.started or seg.unplayed))
+        return len(self._pending) + int(self._held is not None) + written_ahead
 
     def skip(self, seq: int | None = None) -> bool:
         """Cut the utterance being heard (fading out in FADE_S) — only if it is request `seq`, when
         given; False if nothing (or something else) was playing."""
-        if self._ring is None:
-            return False
-        heard = self._ring.read_position
+        self._observe()
         for seg in self._segments:
-            if seg.start <= heard < seg.end and not seg.cut and seq in (None, seg.seq):
-                seg.cut = True
-                self._ring.cut(seg.end)
+            if seg.started and not seg.finished and not seg.cut and seq in (None, seg.seq):
+                self._cut(seg)
                 self.stats.skipped += 1
-                self._wake.set()
                 log.info("skipped utterance #%d", seg.seq)
                 return True
         return False
 
-    def discard(self, matches: Callable[[Utterance], bool]) -> int:
-        """Drop the waiting utterances that `matches` (a muted viewer's); returns how many."""
-        kept: list[Utterance] = []
+    def discard(self, matches: Callable[[SpeechRequest], bool], reason: str) -> int:
+        """Drop the utterances not yet heard whose request `matches` (a muted viewer's, a withdrawn one),
+        wherever they wait: written ahead in the ring, being prepared, or pending — reported in the order
+        they would have played. Returns how many."""
+        self._observe()
         dropped = 0
-        while not self._pending.empty():
-            utt = self._pending.get_nowait()
-            if matches(utt):
+        for seg in self._segments:
+            if seg.started or seg.unplayed or not matches(seg.request):
+                continue
+            assert self._ring is not None
+            seg.cut = True  # stops the writer
+            seg.end = min(seg.end, self._ring.written)
+            if self._ring.skip_range(seg.start, seg.end):
+                seg.unplayed = True
+                self._report(Unplayed(seg.request, reason))
+                dropped += 1
+            else:  # the card reached it meanwhile: it is being heard, so cut it like a skip
+                self._observe()
+                self._cut(seg)
+        if self._held is not None and matches(self._held.request):
+            self._report(Unplayed(self._held.request, reason))
+            self._held = None
+            self._wake.set()
+            dropped += 1
+        kept: deque[Utterance] = deque()
+        for utt in self._pending:
+            if matches(utt.request):
                 self._pending_s -= utt.duration
+                self._report(Unplayed(utt.request, reason))
                 dropped += 1
             else:
                 kept.append(utt)
-        for utt in kept:
-            self._pending.put_nowait(utt)
+        self._pending = kept
+        self._room.set()
         return dropped
 
-    def clear(self) -> int:
-        """Drop everything not yet heard: the pending utterances and the rest of the current one."""
-        dropped = self._drop_all()
+    def clear(self, reason: str = "cleared") -> int:
+        """Drop everything not yet heard and cut the one being heard; returns how many were never heard."""
+        self._observe()
+        dropped = self._drop_all(reason)
         self.stats.cleared += dropped
         return dropped
 
-    def _drop_all(self) -> int:
-        dropped = 0
-        while not self._pending.empty():
-            self._pending_s -= self._pending.get_nowait().duration
-            dropped += 1
-        dropped += int(self._preparing)
-        self._generation += 1
+    def _cut(self, seg: Segment) -> None:
+        assert self._ring is not None
+        seg.cut = True
+        seg.end = min(seg.end, self._ring.written)
+        self._ring.cut(seg.end)
         self._wake.set()
+
+    def _drop_all(self, reason: str) -> int:
+        """Everything written ahead, held and pending is dropped (reported unplayed, in the order it would
+        have played); the one being heard is cut."""
+        dropped = 0
+        for seg in self._segments:
+            if seg.finished or seg.unplayed:
+                continue
+            seg.cut = True
+            if self._ring is not None:
+                seg.end = min(seg.end, self._ring.written)
+            if not seg.started:
+                seg.unplayed = True
+                self._report(Unplayed(seg.request, reason))
+                dropped += 1
         if self._ring is not None:
-            heard = self._ring.read_position
-            for seg in self._segments:
-                if not seg.cut and seg.end > heard:
-                    seg.cut = True
-                    dropped += 1
             self._ring.cut()
+        if self._held is not None:
+            self._report(Unplayed(self._held.request, reason))
+            self._held = None
+            dropped += 1
+        while self._pending:
+            utt = self._pending.popleft()
+            self._pending_s -= utt.duration
+            self._report(Unplayed(utt.request, reason))
+            dropped += 1
+        self._room.set()
+        self._wake.set()
+        if self._ring is None or self._stream is None:  # nothing will move the read position again
+            self._finish_cut_segments()
         return dropped
+
+    def _finish_cut_segments(self) -> None:
+        for seg in self._segments:
+            if seg.started and not seg.finished:
+                seg.finished = True
+                self._report(Finished(seg.request, Ending.CUT))
+        self._segments.clear()
+
+    def _observe(self) -> None:
+        """Report what the card's read position says happened since the last look, in order."""
+        if self._ring is None:
+            return
+        heard = self._ring.read_position
+        for seg in self._segments:
+            if seg.unplayed or seg.finished:
+                continue
+            if not seg.started and (heard > seg.start or heard >= seg.end):
+                seg.started = True
+                self._report(Started(seg.request))
+            if seg.started and heard >= seg.end:
+                seg.finished = True
+                self._report(Finished(seg.request, Ending.CUT if seg.cut else Ending.COMPLETE))
+        while self._segments and (self._segments[0].finished or self._segments[0].unplayed):
+            seg = self._segments.popleft()
+            if heard < seg.end:  # skipped over but not yet passed: keep it until the card is past it
+                self._segments.appendleft(seg)
+                break
+            self._played_before += int(seg.finished and not seg.cut)
+
+    async def _track(self) -> None:
+        while True:
+            self._observe()
+            await asyncio.sleep(POLL_S)
 
     def pause(self) -> None:
         """Stop after the utterance being heard; what is synthesised meanwhile waits (bounded)."""
@@ -213,8 +321,8 @@ class SoundCardSink:
     @property
     def played(self) -> int:
         """Utterances heard to the end (not skipped or cleared)."""
-        heard = self._ring.read_position if self._ring else 0
-        return self._played_before + sum(1 for s in self._segments if not s.cut and s.end <= heard)
+        self._observe()
+        return self._played_before + sum(1 for s in self._segments if s.finished and not s.cut)
 
     @property
     def starved_seconds(self) -> float:
@@ -223,6 +331,13 @@ class SoundCardSink:
     @property
     def callback_errors(self) -> int:
         return self._callback_errors
+
+    @property
+    def device_underruns(self) -> int:
+        """Underruns on the audio server's side (PortAudio's underflow flag, ALSA's "underrun occurred"):
+        the card ran dry although we had audio for it — its latency is too low for this machine."""
+        current = self._stream.underflows if self._stream is not None else 0
+        return self.stats.underflows + current + alsa_errors.counts.xruns
 
     # -- the audio thread ---------------------------------------------------------------------------------
 
@@ -243,23 +358,19 @@ class SoundCardSink:
 
     async def _feed(self) -> None:
         while True:
-            utt = await self._pending.get()
+            while not self._pending:
+                self._has_pending.clear()
+                await self._has_pending.wait()
+            utt = self._pending.popleft()
+            self._room.set()
             self._pending_s -= utt.duration
-            self._busy = True
+            self._held = utt
             try:
                 await self._feed_one(utt)
             finally:
-                self._busy = False
+                self._held = None
 
     async def _feed_one(self, utt: Utterance) -> None:
-        generation = self._generation
-        self._preparing = True
-        try:
-            await self._feed_prepared(utt, generation)
-        finally:
-            self._preparing = False
-
-    async def _feed_prepared(self, utt: Utterance, generation: int) -> None:
         await self._unpaused.wait()
         await self._stream_up.wait()
         ring, rate = self._ring, self._rate
@@ -267,17 +378,19 @@ class SoundCardSink:
         pcm = await asyncio.to_thread(prepare, utt.pcm, utt.sample_rate, rate, self.cfg.volume)
         # Start when the previous utterance is about to end: pause and skip then act on one utterance.
         lead = int(LEAD_S * rate)
-        while ring.buffered > lead and generation == self._generation:
+        while ring.buffered > lead and self._held is utt:
             await self._nap()
         await self._unpaused.wait()
-        if generation != self._generation or ring is not self._ring:
-            return  # cleared (or the card came back at another rate) while it was being prepared
+        while self._held is utt and ring is not self._ring:  # the card came back at another rate
+            ring, rate = self._ring, self._rate
+            assert ring is not None
+            pcm = await asyncio.to_thread(prepare, utt.pcm, utt.sample_rate, rate, self.cfg.volume)
+        if self._held is not utt:
+            return  # dropped (cleared, withdrawn) while it was being prepared: reported then
         start = ring.written
-        seg = Segment(utt.request.seq, start, start + len(pcm))
-        while self._segments and self._segments[0].end <= ring.read_position:
-            self._played_before += int(not self._segments.popleft().cut)
+        seg = Segment(utt.request, start, start + len(pcm))
         self._segments.append(seg)
-        self._preparing = False
+        self._held = None
         await self._write(ring, pcm, seg)
         gap = int(self.cfg.gap_ms * rate / 1000)
         if gap:
@@ -329,12 +442,15 @@ class SoundCardSink:
         self._backoff.connected()
         if self._ring is None or stream.samplerate != self._rate:
             # First open, or the card came back at another rate: the buffered audio is at the old one.
+            if self._ring is not None:  # no stream now: what was cut is finished at once
+                self._observe()
+                self._drop_all("output_lost")
             self._rate = stream.samplerate
             self._ring = PcmRing(int(self.cfg.buffer_s * self._rate), max(1, int(FADE_S * self._rate)))
-            self._segments.clear()
-            self._generation += 1
         elif self._was_away_too_long() and self._ring.buffered:
-            stale = self._drop_all()
+            self._observe()
+            cut = sum(1 for seg in self._segments if seg.started and not seg.finished)
+            stale = self._drop_all("stale") + cut
             self.stats.stale_dropped += stale
             log.warning("audio output was away too long: dropped %d stale utterance(s)", stale)
         self._down_since = None
@@ -345,9 +461,9 @@ class SoundCardSink:
         return True
 
     def _was_away_too_long(self) -> bool:
-        if self._down_since is None or self._stale_after_s is None:
+        if self._down_since is None or self.stale_after_s is None:
             return False
-        return time.monotonic() - self._down_since > self._stale_after_s
+        return time.monotonic() - self._down_since > self.stale_after_s
 
     async def _watch(self, stream: OutputStream) -> str:
         """Returns why the stream is no longer usable."""
@@ -367,6 +483,7 @@ class SoundCardSink:
         self._stream_up.clear()
         if stream is None:
             return
+        self.stats.underflows += stream.underflows
         # Closing a stream whose server died can hang inside the driver: bounded, then abandoned.
         closer = asyncio.ensure_future(asyncio.to_thread(stream.close))
         done, _ = await asyncio.wait({closer}, timeout=3.0)

@@ -25,7 +25,7 @@ class WavSink(ImmediateControls):
         self.count = 0
         self._file: sf.SoundFile | None = None
 
-    async def play(self, utterance: Utterance) -> None:
+    async def write(self, utterance: Utterance) -> None:
         self.count += 1
         await asyncio.to_thread(self._write, utterance, self.count)
 

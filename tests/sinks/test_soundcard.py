@@ -13,6 +13,7 @@ import pytest
 from bot.backoff import Backoff
 from bot.config import SoundDeviceOutput
 from bot.events import ChatEvent, SpeechRequest, Utterance
+from bot.playback import Ending, Finished, PlaybackEvent, Started, Unplayed
 from bot.sinks import soundcard
 from bot.sinks.output_stream import FakeOutputStream, FakeStreamOpener
 from bot.sinks.ring import PcmRing
@@ -111,7 +112,7 @@ async def test_clear_drops_what_is_pending_and_fades_the_current_one() -> None:
     for i in range(4):
         await sink.play(utterance(i, 1.0, 0.5))
     await play_for(opener.current, 0.3)
-    assert sink.clear() == 4
+    assert sink.clear() == 3  # never heard; the one being heard is cut, not dropped
     out = await play_for(opener.current, 1.0)
     assert np.all(out[int(FADE_S * RATE) :] == 0)
     await sink.close()
@@ -226,3 +227,91 @@ async def test_close_lets_the_last_utterance_finish() -> None:
     await closing
     assert np.count_nonzero(out == 0.5) == int(0.3 * RATE)
     assert opener.current.closed
+
+
+def recorder(sink: SoundCardSink) -> list[tuple[str, int, str]]:
+    """(event, seq, ending or reason) as the sink reports them."""
+    events: list[tuple[str, int, str]] = []
+
+    def listen(event: PlaybackEvent) -> None:
+        detail = event.ending.value if isinstance(event, Finished) else getattr(event, "reason", "")
+        events.append((type(event).__name__, event.request.seq, detail))
+
+    sink.on_playback = listen
+    return events
+
+
+async def test_playback_is_reported_started_then_finished_in_order() -> None:
+    opener = FakeStreamOpener()
+    sink = make_sink(opener, gap_ms=50)
+    events = recorder(sink)
+    await sink.start()
+    await sink.play(utterance(1, 0.3, 0.5))
+    await sink.play(utterance(2, 0.3, 0.25))
+    await play_for(opener.current, 0.1)
+    assert events == [("Started", 1, "")]
+    await play_for(opener.current, 1.0)
+    assert events == [("Started", 1, ""), ("Finished", 1, "complete"), ("Started", 2, ""), ("Finished", 2, "complete")]
+    await sink.close()
+
+
+async def test_skip_reports_the_cut_and_clear_reports_what_was_never_heard() -> None:
+    opener = FakeStreamOpener()
+    sink = make_sink(opener, gap_ms=0)
+    events = recorder(sink)
+    await sink.start()
+    for i in range(1, 5):
+        await sink.play(utterance(i, 1.0, 0.5))
+    await play_for(opener.current, 0.3)
+    assert sink.skip(1)
+    await play_for(opener.current, 0.3)
+    assert sink.clear("cleared") == 2
+    await play_for(opener.current, 0.2)
+    await sink.close()
+    assert events == [
+        ("Started", 1, ""),
+        ("Finished", 1, "cut"),
+        ("Started", 2, ""),
+        ("Unplayed", 3, "cleared"),
+        ("Unplayed", 4, "cleared"),
+        ("Finished", 2, "cut"),
+    ]
+
+
+async def test_a_discarded_utterance_written_ahead_is_never_heard() -> None:
+    """The next utterance is written into the ring before the current one ends (gapless): withdrawing it
+    then must skip it in the ring, not play it, and the one being heard plays on untouched."""
+    opener = FakeStreamOpener()
+    sink = make_sink(opener, gap_ms=100)
+    events = recorder(sink)
+    await sink.start()
+    await sink.play(utterance(1, 0.6, 0.5))
+    await sink.play(utterance(2, 0.6, 0.25))
+    await sink.play(utterance(3, 0.3, 0.125))
+    heard = [await play_for(opener.current, 0.4)]  # 0.2 s left of the first: the second is in the ring
+    assert sink.waiting == 2 and ("Started", 2, "") not in events
+    assert sink.discard(lambda r: r.seq == 2, "muted") == 1
+    heard.append(await play_for(opener.current, 1.5))
+    await sink.close()
+    out = np.concatenate(heard)
+    assert np.count_nonzero(out == 0.25) == 0  # not one sample of it
+    assert np.count_nonzero(out == 0.5) == int(0.6 * RATE) and np.count_nonzero(out == 0.125) == int(0.3 * RATE)
+    assert events == [
+        ("Started", 1, ""),
+        ("Unplayed", 2, "muted"),
+        ("Finished", 1, "complete"),
+        ("Started", 3, ""),
+        ("Finished", 3, "complete"),
+    ]
+
+
+async def test_what_is_left_at_close_is_reported() -> None:
+    opener = FakeStreamOpener()
+    sink = make_sink(opener, gap_ms=0)
+    events = recorder(sink)
+    await sink.start()
+    sink.pause()
+    await sink.play(utterance(1, 0.3, 0.5))
+    await sink.close()
+    assert events == [("Unplayed", 1, "shutting_down")]
+    assert isinstance(Unplayed, type) and Ending.CUT and Started

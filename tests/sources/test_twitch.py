@@ -279,7 +279,7 @@ class RecordingSink(ImmediateControls):
     def __init__(self) -> None:
         self.played: list[Utterance] = []
 
-    async def play(self, utterance: Utterance) -> None:
+    async def write(self, utterance: Utterance) -> None:
         self.played.append(utterance)
 
     async def close(self) -> None:

@@ -73,7 +73,7 @@ def test_a_long_message_is_cut_to_max_audio_s_and_counted(tmp_path: Path) -> Non
     long = "今天晚上八点还有一场特别活动不要错过哦" * 5
     fake, daemon = run([ChatEvent(text=long, uid=1, role=Role.OPERATOR), ChatEvent(text="好", uid=2)], cfg)
     assert fake.calls[0][0].endswith("，等等") and len(fake.calls[0][0]) < 30
-    assert daemon.stats.shortened == 1 and "shortened 1," in daemon.stats.summary()
+    assert daemon.stats.shortened == 1 and "shortened 1," in daemon.snapshot().summary()
 
 
 def test_the_text_is_prepared_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -374,5 +374,5 @@ async def test_paid_events_are_read_once_and_withdrawn_ones_not_at_all(tls: Tls,
     assert guard.endswith("续费舰长"), guard
     assert source.drops["duplicate_paid"] == 3  # the JPN twin, the replay, the gift's V2 copy (the toast folds)
     assert source.drops["lottery"] == 1 and source.drops["bad_gift_v2"] == 2
-    assert daemon.stats.drops["recalled"] == 3
+    assert daemon.ledger.drops["recalled"] == 3
     assert source.connects == 1

@@ -46,7 +46,7 @@ def test_the_demo_s_english_line_goes_to_the_english_voice() -> None:
         ("今天晚上八点还有一场特别活动，不要错过哦", "zh"),
         ("GG wp six six six", "en"),
     ]
-    assert daemon.stats.spoken == 6
+    assert daemon.ledger.spoken == 6
 
 
 def test_a_viewer_given_a_voice_keeps_it_and_numbers_are_read_as_words() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.events import SpeechRequest, Utterance
-from bot.playback import Ending, Finished, PlaybackReporter, Started
+from bot.playback import Finished, PlaybackReporter, Started, Unplayed
 
 
 class ImmediateControls(PlaybackReporter):
@@ -23,14 +23,15 @@ class ImmediateControls(PlaybackReporter):
         return None
 
     async def play(self, utterance: Utterance) -> None:
-        """Reported started, written, reported finished — cut, if the write failed (it raises on)."""
-        self._report(Started(utterance.request))
-        ending = Ending.CUT
+        """Written, then reported started and finished; a write that fails is reported unplayed
+        (`output_failed`) and raises on to the daemon."""
         try:
             await self.write(utterance)
-            ending = Ending.COMPLETE
-        finally:
-            self._report(Finished(utterance.request, ending))
+        except Exception:
+            self._report(Unplayed(utterance.request, "output_failed"))
+            raise
+        self._report(Started(utterance.request))
+        self._report(Finished(utterance.request))
 
     async def write(self, utterance: Utterance) -> None:
         """Where the audio goes (subclasses)."""

@@ -40,10 +40,10 @@ async def test_lone_surrogates_and_newlines_cannot_kill_the_daemon(tls: Tls, tmp
         ):
             await server.send_raw(escaped(cmd))
         await until(lambda: "last one" in spoken(daemon), 30, "the last message")
-        status = json.dumps(daemon.status(), ensure_ascii=False).encode()  # what /api/status sends
+        status = json.dumps(daemon.snapshot().as_json(), ensure_ascii=False).encode()  # what /api/status sends
         assert HALF.encode("utf-8", "surrogatepass") not in status
     assert daemon.exit_code == 0
-    assert daemon.stats.drops["unspeakable"] == 1 and daemon.stats.commands == 2
+    assert daemon.ledger.drops["unspeakable"] == 1 and daemon.moderator.commands == 2
     mute = daemon.moderator.state.mutes[6]
     assert mute.name == "half\ufffd INFO forged line"
     state = json.loads((tmp_path / "state" / "state.json").read_text(encoding="utf-8"))

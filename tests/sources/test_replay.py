@@ -85,5 +85,5 @@ def test_arbitrary_json_through_the_whole_daemon(tmp_path: Path, lines: list[Any
     daemon = Daemon(cfg, ReplayChatSource(str(path), speed=0), lambda: FakeSynthesizer(voices=["zh"]), sink)
     assert asyncio.run(asyncio.wait_for(daemon.run(), 60)) == 0
     assert sink.played[-1].request.text == "the end"
-    assert daemon.stats.drops["internal_error"] == 0
-    json.dumps(daemon.status(), ensure_ascii=False).encode()
+    assert daemon.stats.internal_errors == 0
+    json.dumps(daemon.snapshot().as_json(), ensure_ascii=False).encode()

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import aiohttp
-from PIL import Image  # already installed with f5-tts (matplotlib); only the tests read PNGs
+from PIL import Image
 
 from bot.captions import Captions
 from bot.config import HttpConfig, parse_config

@@ -3,9 +3,9 @@ first PCM of a short danmaku, through the real daemon (replay source -> queue ->
 output) on random full-size weights; then the first messages' chat-to-PCM latency beside the eager
 path's own time, while the fast path is prepared between them.
 
-    python bench/first_sound.py --model /tmp/m --write-only              # write the weights (not timed)
-    python bench/first_sound.py --model /tmp/m --cache /tmp/c --out cold.json   # a new cache folder: cold
-    python bench/first_sound.py --model /tmp/m --cache /tmp/c --finish --out warm.json   # again: warm
+    python bench/first_sound.py --model out/model --write-only              # write the weights (not timed)
+    python bench/first_sound.py --model out/model --cache out/cache --out cold.json   # a new cache folder: cold
+    python bench/first_sound.py --model out/model --cache out/cache --finish --out warm.json   # again: warm
 
 `--finish` then completes the warm-up in the same process and times the prepared path, the difference
 of its output from the eager path's (same seed), a long message and eight mixed-length danmaku.

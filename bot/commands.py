@@ -142,7 +142,7 @@ MIN_MUTE_S = 10.0
 """A shorter mute does nothing a moderator wants, but it still purges the viewer's queued (paid) messages."""
 
 _DURATION = re.compile(
-    r"^([0-9]{1,7}(?:\.[0-9]{1,3})?)\s*(s|sec|secs|秒|秒钟|m|min|mins|分|分钟|h|hr|hrs|hour|hours|小时|时|d|day|days|天)?$",
+    r"^([0-9]{1,9}(?:\.[0-9]{1,3})?)\s*(s|sec|secs|秒|秒钟|m|min|mins|分|分钟|h|hr|hrs|hour|hours|小时|时|d|day|days|天)?$",
     re.IGNORECASE,
 )
 _UNIT_SECONDS = {"s": 1, "秒": 1, "m": 60, "分": 60, "h": 3600, "小": 3600, "时": 3600, "d": 86400, "天": 86400}

@@ -138,7 +138,7 @@ class EngineConfig(Strict):
     max_graphs: int = Field(default=64, ge=1, le=512, description="captured graphs kept resident (LRU)")
     max_batch: int = Field(default=8, ge=1, le=64, description="waiting messages synthesised in one pass")
     vocoder_dtype: Literal["float32", "float16", "bfloat16"] = "float32"
-    warmup: bool = Field(default=True, description="capture the buckets in use at start")
+    warmup: bool = Field(default=True, description="prepare each bucket in the background when chat is idle")
     max_failures_in_a_row: int = Field(
         default=5, ge=0, le=1000, description="engine failures (e.g. out of memory) in a row: exit 2; 0 = never"
     )

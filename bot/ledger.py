@@ -71,7 +71,3 @@ class Ledger:
             return False
         self._open.discard(request.seq)
         return True
-
-    def summary(self) -> str:
-        drops = ", ".join(f"{k}={v}" for k, v in sorted(self.drops.items())) or "none"
-        return f"received {self.received}, spoken {self.spoken} ({self.cut} cut), failed {self.failed}; drops: {drops}"

@@ -27,7 +27,7 @@ class _DaemonCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         s = self._snapshot()
         for name, doc, value in (
-            ("ishowtts_messages_received", "Chat events read from the source.", s.received),
+            ("ishowtts_messages_received", "Chat messages that reached the filters.", s.received),
             ("ishowtts_utterances_spoken", "Utterances the listener began hearing.", s.spoken),
             ("ishowtts_utterances_cut", "Utterances cut while heard (skip, clear, mute).", s.cut),
             ("ishowtts_utterances_failed", "Utterances the engine could not synthesise.", s.failed),

@@ -62,17 +62,21 @@ class Reloader:
         try:
             new = await asyncio.to_thread(load_config, self.config_path)
             fixed = [key for key in RESTART_KEYS if getattr(new, key) != getattr(old, key)]
+            # The preparer first: it can still fail on the new voices while the engine holds the old ones.
+            preparer = await self._build_preparer(new)
             if new.voices != old.voices:
                 synth, voices = self._worker.synthesizer, new.voices
                 await self._worker.call(lambda: synth.set_voices(voices))
-            preparer = await self._build_preparer(new)
-        except UserError as err:
-            log.error("reload rejected, the running config stays: %s", str(err).replace("\n", "; "))
-            ok = False
-        else:
             self._apply(new.model_copy(update={key: getattr(old, key) for key in fixed}), preparer)
             for hook in self.hooks:
                 fixed += await hook(new)
+        except UserError as err:
+            log.error("reload rejected, the running config stays: %s", str(err).replace("\n", "; "))
+            ok = False
+        except Exception:  # a GPU error while preparing voices, a hook's bug: this reload fails, the next may not
+            log.exception("reload failed; the running config stays where it was not yet applied")
+            ok = False
+        else:
             if fixed:
                 log.warning("reloaded; %s changed but take effect only after a restart", ", ".join(fixed))
             else:

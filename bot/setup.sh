@@ -108,7 +108,7 @@ case "$cmd" in
     command -v pulseaudio >/dev/null || missing+=(pulseaudio)
     command -v parec >/dev/null || missing+=(pulseaudio-utils)
     command -v chromium >/dev/null || missing+=(chromium)
-    ldconfig -p | grep -q libportaudio.so.2 || missing+=(libportaudio2)
+    ldconfig -p | grep libportaudio.so.2 >/dev/null || missing+=(libportaudio2)  # not -q: SIGPIPE under pipefail
     ls /usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so >/dev/null 2>&1 || missing+=(libasound2-plugins)
     if [ ${#missing[@]} -gt 0 ]; then
       if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -22,6 +22,7 @@ class Viewer:
 
 
 MAX_STAFF = 1000
+MAX_UIDS_PER_NAME = 8
 
 
 def name_key(name: str) -> str:
@@ -47,7 +48,8 @@ class Viewers:
         if event.uname:
             key = name_key(event.uname)
             uids = self._by_name.pop(key, set())
-            uids.add(event.uid)
+            if len(uids) < MAX_UIDS_PER_NAME:  # two already make the name ambiguous; many accounts can't grow it
+                uids.add(event.uid)
             self._by_name[key] = uids
         while len(self._by_uid) > self.max_viewers:
             self._by_uid.popitem(last=False)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.config import load_config
+from bot.config import VoiceConfig, load_config
 from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent, Role
 from bot.pipeline import Daemon
@@ -183,3 +183,48 @@ def test_sigterm_mid_utterance_exits_0_with_state_saved(tmp_path: Path) -> None:
     assert daemon.ledger.drops["shutting_down"] == 1
     saved = json.loads((tmp_path / "state" / "state.json").read_text(encoding="utf-8"))
     assert [m["uid"] for m in saved["mutes"]] == [77]
+
+
+class VoicesFailOnce(FakeSynthesizer):
+    """The GPU running out of memory while preparing a new voice, once."""
+
+    def __init__(self) -> None:
+        super().__init__(voices=["zh"])
+        self.fail_next = True
+
+    def set_voices(self, voices: list[VoiceConfig]) -> list[str]:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("CUDA out of memory")
+        return super().set_voices(voices)
+
+
+def test_an_unexpected_reload_failure_keeps_the_config_and_the_next_reload_works(
+    tmp_path: Path, listener: Listener, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_config(tmp_path / "config.yaml")
+    fake = VoicesFailOnce()
+    daemon = Daemon(load_config(path), Chat(), lambda: fake, RecordingSink(), config_path=path)
+    two_voices = [
+        {"id": "zh", "ref_audio": ZH_REF, "ref_text": "你好"},
+        {"id": "en", "ref_audio": ZH_REF, "ref_text": "hi"},
+    ]
+
+    async def main() -> None:
+        run = asyncio.create_task(daemon.run())
+        await until(lambda: daemon.ready)
+        write_config(path, voices=two_voices, queue={"max_size": 50})
+        os.kill(os.getpid(), signal.SIGHUP)  # through the reloader's own loop, as systemctl reload does
+        await until(lambda: "reload failed" in caplog.text)
+        assert daemon.cfg.queue.max_size != 50 and [v.id for v in daemon.cfg.voices] == ["zh"]
+        os.kill(os.getpid(), signal.SIGHUP)  # the reloader survived: the same config now applies
+        await until(lambda: daemon.cfg.queue.max_size == 50)
+        assert fake.voices() == ["zh", "en"]
+        daemon.request_stop()
+        assert await run == 0
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(main())
+    messages = listener.drain()
+    first = messages.index(next(m for m in messages if m.startswith("RELOADING=1")))
+    assert any(m.startswith("READY=1") for m in messages[first + 1 :])

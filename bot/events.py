@@ -5,6 +5,7 @@ chat source --ChatEvent--> filter --SpeechRequest--> queue --> GPU worker --Utte
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
@@ -12,7 +13,7 @@ from enum import Enum, IntEnum
 import numpy as np
 import numpy.typing as npt
 
-from bot.sanitize import MAX_ID_CHARS, MAX_NAME_CHARS, MAX_TEXT_CHARS, bounded_float, bounded_int, one_line
+from bot.sanitize import MAX_ID_CHARS, MAX_NAME_CHARS, MAX_EVENT_TEXT_CHARS, bounded_float, bounded_int, one_line
 
 SAMPLE_RATE = 24_000
 """F5-TTS and Vocos work at 24 kHz; every PCM buffer in the bot is float32 mono at this rate."""
@@ -95,7 +96,7 @@ class ChatEvent:
 
     def __post_init__(self) -> None:
         fix = object.__setattr__
-        fix(self, "text", one_line(self.text, MAX_TEXT_CHARS))
+        fix(self, "text", one_line(self.text, MAX_EVENT_TEXT_CHARS))
         fix(self, "uname", one_line(self.uname, MAX_NAME_CHARS))
         for key in ("msg_id", "medal_name", "reply_to"):
             fix(self, key, one_line(getattr(self, key), MAX_ID_CHARS))
@@ -134,6 +135,14 @@ class SpeechRequest:
 
 
 @dataclass(frozen=True)
+class Head:
+    """The first part of a long request's audio, synthesised before the rest so it can be heard while
+    the rest is synthesised; the rest joins it without a gap (its cross-fade is already in the rest)."""
+
+    pcm: Pcm
+
+
+@dataclass(frozen=True)
 class Utterance:
     """Synthesised audio for one request, ready for an audio sink."""
 
@@ -141,6 +150,11 @@ class Utterance:
     pcm: Pcm
     sample_rate: int = SAMPLE_RATE
     synth_seconds: float = 0.0
+    rest: asyncio.Future[Pcm] | None = None
+    """A streamed long message: the audio that follows `pcm` without a gap, still being synthesised. The
+    output plays `pcm` meanwhile and appends the rest when it comes; an output that drops or cuts the
+    utterance cancels it (a rest not yet begun is then never synthesised). It may fail or be cancelled:
+    the utterance then ends after `pcm`."""
 
     @property
     def duration(self) -> float:

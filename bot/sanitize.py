@@ -15,8 +15,9 @@ import math
 import re
 from typing import Any
 
-MAX_TEXT_CHARS = 8000
-"""A message longer than this is cut where it enters (the filter reads at most 4 × `max_chars` ≤ 8000)."""
+MAX_EVENT_TEXT_CHARS = 8000
+"""A message longer than this is cut where it enters (the filter reads at most 4 × `max_chars` ≤ 8000).
+Not the engine's bound on what it synthesises (bot/engine/chunking.py's MAX_SYNTH_CHARS)."""
 MAX_NAME_CHARS = 64
 """Names: Bilibili allows 16 characters, Twitch 25; room for both with any normalisation."""
 MAX_ID_CHARS = 128
@@ -83,7 +84,7 @@ def json_safe(value: Any, depth: int = 0) -> Any:
     """A record about to be written as JSON (audit log), with every string made scalar values and one line;
     containers past a small depth are cut (records are flat; this only bounds a mistake)."""
     if isinstance(value, str):
-        return one_line(value, MAX_TEXT_CHARS)
+        return one_line(value, MAX_EVENT_TEXT_CHARS)
     if depth > 8:
         return None
     if isinstance(value, dict):

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent
 from bot.pipeline import Daemon
-from bot.sanitize import _INVISIBLE, MAX_TEXT_CHARS, json_safe, one_line, scalar_values
+from bot.sanitize import _INVISIBLE, MAX_EVENT_TEXT_CHARS, json_safe, one_line, scalar_values
 from bot.state_store import ModerationState, MuteEntry, StateStore
 from tests.test_pipeline import RecordingSink, config
 
@@ -50,7 +50,7 @@ def test_any_event_fields_come_out_clean(text: str, number: int, price: float) -
 def test_wrong_types_become_defaults() -> None:
     event = ChatEvent(text=["x"], uid="5", uname={"a": 1}, price=float("inf"), home_medal="yes")  # type: ignore[arg-type]
     assert (event.text, event.uid, event.uname, event.price, event.home_medal) == ("", 0, "", 0.0, False)
-    assert ChatEvent(text="x" * 100_000).text == "x" * MAX_TEXT_CHARS
+    assert ChatEvent(text="x" * 100_000).text == "x" * MAX_EVENT_TEXT_CHARS
 
 
 async def test_state_and_audit_always_encode(tmp_path: Path) -> None:

@@ -21,8 +21,10 @@ MAX_TOTAL_SECONDS = 22.0
 """F5-TTS was trained on clips up to ~30 s; upstream keeps reference + generated under 22 s (the default
 of `model.max_pass_s`)."""
 
-MAX_TEXT_CHARS = 1000
-"""A hard cap on one synthesis call, whatever the caller's own limit: bounded work per utterance."""
+MAX_SYNTH_CHARS = 1000
+"""The longest text the engine takes for one request: bounded work per utterance. The speech stage cuts
+to it (bot/speech/prepare.py); the engine only checks it. (Not the bound where chat enters:
+bot/sanitize.py's MAX_EVENT_TEXT_CHARS.)"""
 
 MIN_SECONDS_PER_BYTE = 0.025
 MAX_SECONDS_PER_BYTE = 0.3
@@ -67,6 +69,10 @@ class SpeakingRate:
         estimate = self._frames_per_byte() * utf8_len(text) / speed
         floor = MIN_GEN_SECONDS * FRAMES_PER_SECOND / speed
         return max(int(estimate), int(floor))
+
+    def bytes_for(self, seconds: float, speed: float = 1.0) -> int:
+        """Bytes of text this voice says in about `seconds`."""
+        return int(seconds * FRAMES_PER_SECOND / self._frames_per_byte() * speed)
 
     def max_chunk_bytes(self, speed: float = 1.0, max_total_s: float = MAX_TOTAL_SECONDS) -> int:
         """Bytes of text that fit in one generation alongside the reference (upstream's rule)."""

@@ -3,11 +3,18 @@
 Load any format libsndfile reads, downmix to mono, resample to 24 kHz with soxr, trim silence at the
 edges, keep at most 12 s (cut at the quietest point so no word is split) and measure loudness. Upstream
 raises quiet references to RMS 0.1 and scales the output back by the same factor; so do we.
+
+The engine (its mel) and the speech stage (the clip's pace and warnings) both need the prepared clip: it
+is read once and shared (`load_reference` keeps the last few, keyed by the file's path, size and mtime,
+so an edited clip is read again on a reload).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +33,8 @@ MAX_REF_SECONDS = 12.0
 MIN_REF_SECONDS = 1.0
 SILENCE_DBFS = -42.0
 _FRAME = SAMPLE_RATE // 100  # 10 ms analysis frames
+_KEEP = 16
+"""Prepared clips kept for the next reader: a few voices' worth (about 1 MB each)."""
 
 
 @dataclass(frozen=True)
@@ -35,10 +44,31 @@ class PreparedAudio:
     clipped_from: float | None = None
 
 
+_prepared: OrderedDict[tuple[str, int, int], PreparedAudio] = OrderedDict()
+_lock = threading.Lock()
+
+
 def load_reference(path: str, name: str) -> PreparedAudio:
-    """Load and prepare a reference clip; `name` (e.g. `voices[0].ref_audio`) prefixes every error."""
+    """Load and prepare a reference clip (or hand out the one already prepared from the same file);
+    `name` (e.g. `voices[0].ref_audio`) prefixes every error. The audio is read-only: it is shared."""
     if not Path(path).is_file():
         raise VoiceError(f"{name}: file not found: {path}")
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    with _lock:
+        if (audio := _prepared.get(key)) is not None:
+            _prepared.move_to_end(key)
+            return audio
+    audio = _prepare(path, name)
+    audio.pcm.flags.writeable = False
+    with _lock:
+        _prepared[key] = audio
+        while len(_prepared) > _KEEP:
+            _prepared.popitem(last=False)
+    return audio
+
+
+def _prepare(path: str, name: str) -> PreparedAudio:
     try:
         data, rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:

@@ -90,20 +90,29 @@ def split_sentences(text: str, max_bytes: int) -> list[str]:
     """
     pieces: list[str] = []
     current = ""
-    for sentence in _SENTENCE_END.split(text.strip()):
-        sentence = sentence.strip()
-        if not sentence:
-            continue
+    for sentence in clauses(text):
         for part in _hard_split(sentence, max_bytes):
-            joiner = " " if current and current[-1].isascii() and part[0].isascii() else ""
-            if current and utf8_len(current + joiner + part) > max_bytes:
+            joined = join(current, part)
+            if current and utf8_len(joined) > max_bytes:
                 pieces.append(current)
                 current = part
             else:
-                current = current + joiner + part
+                current = joined
     if current:
         pieces.append(current)
     return pieces
+
+
+def clauses(text: str) -> list[str]:
+    """`text` cut after each sentence or clause mark (CJK and Latin), stripped, empty ones left out."""
+    return [s for s in (part.strip() for part in _SENTENCE_END.split(text.strip())) if s]
+
+
+def join(head: str, tail: str) -> str:
+    """Two pieces of text as one: a space between Latin ones, nothing between CJK ones."""
+    if not head or not tail:
+        return head or tail
+    return head + (" " if head[-1].isascii() and tail[0].isascii() else "") + tail
 
 
 def _hard_split(sentence: str, max_bytes: int) -> list[str]:

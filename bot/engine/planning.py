@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from bot.engine.backend import Backend
-from bot.engine.chunking import MAX_SYNTH_CHARS, split_sentences
+from bot.engine.chunking import MAX_SYNTH_CHARS, clauses, join, split_sentences, utf8_len
 from bot.engine.voice_bank import Voice
 from bot.errors import TextError
 from bot.text import is_speakable
@@ -22,8 +22,6 @@ from bot.text import is_speakable
 HEAD_SECONDS = 3.0
 """The first piece of a long text is at most about this long (whole clauses; one longer first clause is
 kept whole): a short danmaku's length, so the first sound of a long message comes about as soon."""
-
-_CLAUSE_END = frozenset(".!?;:,。！？；：，、…~～")
 
 
 @dataclass
@@ -74,15 +72,20 @@ class TextPlanner:
 
 def plan_texts(text: str, max_bytes: int, head_bytes: int) -> list[str]:
     """`text` split at sentences into pieces of at most `max_bytes` (bot/engine/chunking.py); when that
-    takes more than one piece, the first is cut down to the clauses that fit `head_bytes`."""
+    takes more than one piece, the first is cut down to its first clause and as many more as fit
+    `head_bytes`."""
     pieces = split_sentences(text, max_bytes)
     if len(pieces) < 2:
         return pieces
-    clauses = split_sentences(pieces[0], head_bytes)
-    head = clauses[0]
-    if len(clauses) < 2 or head[-1] not in _CLAUSE_END:  # one long first clause: not cut mid-clause
+    first, *more = clauses(pieces[0])
+    head = first
+    for clause in more:
+        if utf8_len(join(head, clause)) > head_bytes:
+            break
+        head = join(head, clause)
+    if head == pieces[0]:
         return pieces
     rest = pieces[0][len(head) :].strip()
     for piece in pieces[1:]:
-        rest += " " + piece if rest[-1].isascii() and piece[0].isascii() else piece  # split_sentences' joiner
+        rest = join(rest, piece)
     return [head, *split_sentences(rest, max_bytes)]

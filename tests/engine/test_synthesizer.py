@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from bot.engine import synthesizer as synth_mod
-from bot.engine.chunking import FRAMES_PER_SECOND
+from bot.engine.chunking import FRAMES_PER_SECOND, MAX_SYNTH_CHARS
 from bot.engine.graphs import GraphedSampler
 from bot.engine.synthesizer import F5Synthesizer
 from bot.errors import SynthesisError, TextError, VoiceError
+from bot.events import Head
+from bot.testing.engine import add_voice, backend, pieces, remove_voice, synthesize_piece, voice, warm_up
 from tests.conftest import make_tiny_synthesizer
 
 MEDIUM = "刚来的朋友们记得点个关注，今天晚上八点我们还有一场特别活动！"
@@ -38,9 +39,9 @@ def upstream_sample(synth: F5Synthesizer, text: str, duration: int, seed: int) -
     from tests.conftest import ZH_REF
 
     audio = load_reference(ZH_REF, "ref")
-    wave = torch.from_numpy(audio.pcm).unsqueeze(0) * (TARGET_RMS / audio.rms if audio.rms < TARGET_RMS else 1.0)
-    text_list = convert_char_to_pinyin([synth.voice("zh").ref_text + text])
-    mel, _ = synth.model.sample(
+    wave = torch.tensor(audio.pcm).unsqueeze(0) * (TARGET_RMS / audio.rms if audio.rms < TARGET_RMS else 1.0)
+    text_list = convert_char_to_pinyin([voice(synth, "zh").ref_text + text])
+    mel, _ = backend(synth).model.sample(
         cond=wave, text=text_list, duration=duration, steps=16, cfg_strength=2.0, sway_sampling_coef=-1.0, seed=seed
     )
     out: torch.Tensor = mel
@@ -48,18 +49,16 @@ def upstream_sample(synth: F5Synthesizer, text: str, duration: int, seed: int) -
 
 
 def test_sampler_matches_upstream_cfm_sample(synth: F5Synthesizer) -> None:
-    v = synth.voice("zh")
+    v, be = voice(synth, "zh"), backend(synth)
     duration = v.rate.ref_frames + v.rate.gen_frames(MEDIUM)
     for seed in (1, 2):
         up_mel = upstream_sample(synth, MEDIUM, duration, seed)
-        ours = synth.sampler.sample(
-            v.ref_mel, synth.tokenize(v.ref_text + MEDIUM), duration, synth.initial_noise(duration, seed)
-        )
+        ours = be.sampler.sample(v.ref_mel, be.tokenize(v.ref_text + MEDIUM), duration, be.initial_noise(duration, seed))
         assert ours.shape == up_mel.shape
         assert rel_err(ours, up_mel) <= 1e-4
         gen = slice(v.rate.ref_frames, None)
-        up_wave = synth.vocoder.decode(up_mel[:, gen].permute(0, 2, 1).float())
-        our_wave = synth.vocoder.decode(ours[:, gen].permute(0, 2, 1).float())
+        up_wave = be.vocoder.decode(up_mel[:, gen].permute(0, 2, 1).float())
+        our_wave = be.vocoder.decode(ours[:, gen].permute(0, 2, 1).float())
         assert rel_err(our_wave, up_wave) <= 1e-4
         assert float(up_wave.abs().max()) > 1e-3  # not silence: the tiny model really speaks (noise)
 
@@ -77,11 +76,11 @@ def test_full_path_matches_upstream_infer_batch_process(synth: F5Synthesizer) ->
     torch.manual_seed(7)
     up_wave, sr, _ = next(
         infer_batch_process(
-            (torch.from_numpy(audio.pcm).unsqueeze(0), 24_000),
+            (torch.tensor(audio.pcm).unsqueeze(0), 24_000),
             ZH_TEXT,
             [MEDIUM],
-            synth.model,
-            synth.vocoder,
+            backend(synth).model,
+            backend(synth).vocoder,
             progress=None,
             nfe_step=16,
             cfg_strength=2.0,
@@ -89,7 +88,7 @@ def test_full_path_matches_upstream_infer_batch_process(synth: F5Synthesizer) ->
             device="cpu",
         )
     )
-    ours = synth.synthesize_piece(MEDIUM, synth.voice("zh"), seed=7)
+    ours = synthesize_piece(synth, MEDIUM, "zh", seed=7)
     assert sr == 24_000 and ours.shape == up_wave.shape
     assert rel_err(ours, up_wave) <= 1e-4
 
@@ -108,21 +107,34 @@ def test_out_of_vocab_and_odd_text_never_crash(synth: F5Synthesizer) -> None:
         assert np.isfinite(pcm).all() and len(pcm) > 0
 
 
-def test_long_text_is_split_and_capped(synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(synth_mod, "MAX_TEXT_CHARS", 60)
-    capped = synth.synthesize("好" * 10_000, "zh")
-    exact = synth.synthesize("好" * 60, "zh")
-    assert len(capped) == len(exact)
-    # 60 chars at this voice's pace is ~21 s: more than one model call fits, so it was split and cross-faded
-    assert synth.voice("zh").rate.max_chunk_bytes() < 180
+def test_text_over_the_engines_bound_is_an_error_not_a_long_synthesis(synth: F5Synthesizer) -> None:
+    """The speech stage cuts to the bound (tests/speech/test_prepare.py); the engine only checks it."""
+    with pytest.raises(TextError, match="over the engine's bound"):
+        synth.synthesize("好" * (MAX_SYNTH_CHARS + 1), "zh")
+
+
+def test_a_long_text_starts_with_a_short_first_piece() -> None:
+    from bot.engine.planning import plan_texts
+
+    text = "感谢老板送的火箭！今天的直播真的太精彩了，主播的操作一次比一次秀。我从下午一直看到现在都舍不得走。"
+    whole = plan_texts(text, 90, 30)
+    assert whole == ["感谢老板送的火箭！", "今天的直播真的太精彩了，主播的操作一次比一次秀。", "我从下午一直看到现在都舍不得走。"]
+    assert plan_texts(text, 1000, 30) == [text]  # one pass: nothing to stream, not cut
+    assert plan_texts("Hello there, how are you? Fine thanks. And you, my friend?", 40, 14) == [
+        "Hello there,",
+        "how are you? Fine thanks. And you,",
+        "my friend?",
+    ]
+    # a first clause longer than the head is the head, whole: never cut mid-clause
+    assert plan_texts("好" * 10 + "。" + "好" * 30, 90, 9) == ["好" * 10 + "。", "好" * 30]
 
 
 def test_max_pass_s_sets_where_long_text_is_split(synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch) -> None:
     text = "好" * 55
-    v = synth.voice("zh")
-    assert len(synth._pieces(0, text, v)) == 2  # the default 22 s: reference + 55 characters do not fit
-    monkeypatch.setattr(synth, "cfg", synth.cfg.model_copy(update={"max_pass_s": 30.0}))
-    (one,) = synth._pieces(0, text, v)
+    assert len(pieces(synth, text, "zh")) == 2  # the default 22 s: reference + 55 characters do not fit
+    be = backend(synth)
+    monkeypatch.setattr(be, "cfg", be.cfg.model_copy(update={"max_pass_s": 30.0}))
+    (one,) = pieces(synth, text, "zh")
     assert one.text == text and one.duration > 22.0 * FRAMES_PER_SECOND
 
 
@@ -140,7 +152,8 @@ def test_bad_input_is_a_clear_error(synth: F5Synthesizer, text: str, voice: str,
 
 
 def test_out_of_memory_drops_the_utterance_and_recovers(synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = synth.sample_pieces
+    be = backend(synth)
+    real = be.sample
     calls: list[int] = []
 
     def oom_on_batches_and_first_single(group: list[Any], seed: int | None = None) -> list[np.ndarray]:
@@ -150,8 +163,8 @@ def test_out_of_memory_drops_the_utterance_and_recovers(synth: F5Synthesizer, mo
         return real(group, seed)
 
     released: list[bool] = []
-    monkeypatch.setattr(synth, "sample_pieces", oom_on_batches_and_first_single)
-    monkeypatch.setattr(synth, "release_memory", lambda: released.append(True))
+    monkeypatch.setattr(be, "sample", oom_on_batches_and_first_single)
+    monkeypatch.setattr(be, "release_memory", lambda: released.append(True))
     # a batch of two OOMs -> retried one by one -> the first single OOMs too: the call is dropped
     with pytest.raises(SynthesisError, match="GPU out of memory"):
         synth.synthesize_batch([("第一句", "zh"), ("第二句", "zh")])
@@ -163,14 +176,15 @@ def test_out_of_memory_drops_the_utterance_and_recovers(synth: F5Synthesizer, mo
 def test_fast_loop_matches_upstream_cfm_sample_with_and_without_padding(synth: F5Synthesizer) -> None:
     """The static-shape loop (masked bucket padding, precomputed modulation, fused QKV) in fp32 against
     upstream's CFM.sample on the same weights and noise."""
-    assert synth.fast is not None
-    v = synth.voice("zh")
-    ids = synth.tokenize(v.ref_text + MEDIUM)
+    be = backend(synth)
+    assert be.fast is not None
+    v = voice(synth, "zh")
+    ids = be.tokenize(v.ref_text + MEDIUM)
     n = v.rate.ref_frames + v.rate.gen_frames(MEDIUM)
     up = upstream_sample(synth, MEDIUM, n, seed=3)
     for length in (n, n + 37, -(-n // 64) * 64 + 64):
-        batch = synth.fast.prepare([(v.ref_mel, ids, n, synth.initial_noise(n, 3))], length)
-        out = synth.fast.sample(batch)
+        batch = be.fast.prepare([(v.ref_mel, ids, n, be.initial_noise(n, 3))], length)
+        out = be.fast.sample(batch)
         assert bool((out[:, n:] == 0).all())  # padding never leaks, and stays finite
         mel = torch.cat([v.ref_mel, out[:, v.ref_mel.shape[1] : n]], dim=1)
         assert rel_err(mel, up) <= 1e-4, length
@@ -179,7 +193,7 @@ def test_fast_loop_matches_upstream_cfm_sample_with_and_without_padding(synth: F
 def test_batched_equals_one_by_one(synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch) -> None:
     texts = ["你好", MEDIUM, "主播好厉害，这波操作太秀了！", "GG wp", "今天几点下播？"]
     alone = [synth.synthesize(t, "zh") for t in texts]
-    monkeypatch.setattr(synth, "bucket", 64)  # also through bucket padding, as on the GPU
+    monkeypatch.setattr(backend(synth), "bucket", 64)  # also through bucket padding, as on the GPU
     together = synth.synthesize_batch([(t, "zh") for t in texts])
     for a, b in zip(alone, together, strict=True):
         assert isinstance(b, np.ndarray) and a.shape == b.shape
@@ -194,19 +208,20 @@ def test_a_bad_request_in_a_batch_fails_alone(synth: F5Synthesizer) -> None:
 def test_warm_up_without_graphs_only_speaks_once(synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch) -> None:
     spoken: list[str] = []
     monkeypatch.setattr(synth, "synthesize", lambda text, voice: spoken.append(voice))
-    assert synth.warm_up() == 0 and spoken == ["zh"]
+    assert warm_up(synth) == 0 and spoken == ["zh"]
 
 
 def test_warm_up_covers_every_bucket_and_batch_size(synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch) -> None:
     """As on the GPU (graphs present): every 64-frame bucket up to 1 s alone, up to 0.5 s batched."""
     runs: list[tuple[int, int]] = []
-    monkeypatch.setattr(synth, "graphs", object())
-    monkeypatch.setattr(synth, "bucket", 64)
-    monkeypatch.setattr(synth, "max_batch", 8)
+    be = backend(synth)
+    monkeypatch.setattr(be, "graphs", object())
+    monkeypatch.setattr(be, "bucket", 64)
+    monkeypatch.setattr(be, "max_batch", 8)
     monkeypatch.setattr(synth, "synthesize", lambda text, voice: np.zeros(1, dtype=np.float32))
-    monkeypatch.setattr(synth, "sample_pieces", lambda group, seed=None: runs.append((len(group), group[0].duration)))
-    v = synth.voice("zh")
-    shapes = synth.warm_up(max_gen_seconds=1.0, max_batched_gen_seconds=0.5)
+    monkeypatch.setattr(be, "sample", lambda group, seed=None: runs.append((len(group), group[0].duration)))
+    v = voice(synth, "zh")
+    shapes = warm_up(synth, max_gen_seconds=1.0, max_batched_gen_seconds=0.5)
     assert shapes == len(runs)
     buckets = {(b, -(-n // 64)) for b, n in runs}
     assert len(buckets) == len(runs)  # no shape twice
@@ -219,16 +234,16 @@ def test_warm_up_covers_every_bucket_and_batch_size(synth: F5Synthesizer, monkey
 def test_voices_can_be_added_and_removed(synth: F5Synthesizer, write_wav: Callable[..., Path]) -> None:
     from bot.config import VoiceConfig
 
-    synth.add_voice(VoiceConfig(id="tone", ref_audio=str(write_wav("t.wav", 3.0)), ref_text="la la la la"))
+    add_voice(synth, VoiceConfig(id="tone", ref_audio=str(write_wav("t.wav", 3.0)), ref_text="la la la la"))
     assert "tone" in synth.voices()
     assert len(synth.synthesize("hello", "tone")) > 0
-    synth.remove_voice("tone")
+    remove_voice(synth, "tone")
     assert synth.voices() == ["zh"]
 
 
 def test_both_forms_of_the_position_convolution_agree(synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch) -> None:
     """The GPU's channels-last 2-D form (run here on the CPU) against the CPU's 1-D form, with padding."""
-    fast = synth.fast
+    fast = backend(synth).fast
     assert fast is not None and all(w.dim() == 3 for w in fast.conv_w)
     dim = fast.w_x.shape[0]
     h = torch.randn(2, 40, dim)
@@ -257,18 +272,50 @@ class RecordingGraphs:
 def test_shapes_run_eagerly_until_their_warm_up_step_switches_them_in(
     synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    graphs = RecordingGraphs(synth.fast)
-    monkeypatch.setattr(synth, "graphs", graphs)
-    monkeypatch.setattr(synth, "bucket", 64)
-    monkeypatch.setattr(synth, "max_batch", 1)
+    be = backend(synth)
+    graphs = RecordingGraphs(be.fast)
+    monkeypatch.setattr(be, "graphs", graphs)
+    monkeypatch.setattr(be, "bucket", 64)
+    monkeypatch.setattr(be, "max_batch", 1)
     steps = synth.warm_up_steps(max_gen_seconds=1.0)
     assert next(steps) == "eager path warm" and graphs.served == []
     eager = synth.synthesize("好", "zh")
     assert graphs.served == []  # no shape prepared yet: the eager loop spoke
     done = list(steps)
     shapes = [s for s in done if s.startswith("shape")]
-    assert shapes and done[-1] == "prepared path warm" and synth.prepared is None
+    assert shapes and done[-1] == "prepared path warm" and be.prepared is None
     assert len(graphs.served) == len(shapes) + 1  # each step ran its own shape, then the last sentence
     prepared = synth.synthesize("好", "zh")
     assert len(graphs.served) == len(shapes) + 2
     np.testing.assert_array_equal(eager, prepared)  # the same arithmetic either way (seeded)
+
+
+LONG = "感谢老板送的火箭！今天的直播真的太精彩了，主播的操作一次比一次秀，我从下午一直看到现在都舍不得走。希望主播以后也能保持这样的状态！"
+
+
+def test_a_streamed_long_text_is_its_head_then_its_rest_exactly_as_unstreamed(
+    synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first piece alone first (heard while the rest is synthesised), the rest joined with the same
+    cross-fade: head + rest equals the unstreamed audio, for a long text in a batch beside a short one."""
+    plan = pieces(synth, LONG, "zh")
+    assert len(plan) >= 2 and plan[0].text == "感谢老板送的火箭！"
+    whole = synth.synthesize_batch([("你好", "zh"), (LONG, "zh"), ("🎉", "zh")])
+    steps = synth.stream_batch([("你好", "zh"), (LONG, "zh"), ("🎉", "zh")])
+    short, head, error = next(steps)
+    assert isinstance(short, np.ndarray) and isinstance(head, Head) and isinstance(error, TextError)
+    (rest,) = next(steps)
+    assert next(steps, None) is None
+    joined = np.concatenate([head.pcm, rest])
+    expected = whole[1]
+    assert isinstance(expected, np.ndarray) and joined.shape == expected.shape
+    assert rel_err(joined, expected) <= 1e-4
+    assert rel_err(short, whole[0]) <= 1e-4
+    # the head is the first piece's audio up to its join: it plays alone while the rest is made
+    assert len(head.pcm) == len(synthesize_piece(synth, plan[0].text, "zh")) - int(0.08 * 24_000)
+
+
+def test_a_batch_without_long_texts_streams_in_one_step(synth: F5Synthesizer) -> None:
+    steps = synth.stream_batch([("你好", "zh"), ("再见", "zh")])
+    first = next(steps)
+    assert all(isinstance(r, np.ndarray) for r in first) and next(steps, None) is None

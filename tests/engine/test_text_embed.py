@@ -9,6 +9,7 @@ import torch
 
 from bot.engine.synthesizer import F5Synthesizer
 from bot.engine.text_embed import can_batch, embed_text_rows
+from bot.testing.engine import backend
 from tests.conftest import make_tiny_synthesizer
 
 
@@ -18,10 +19,10 @@ def synth(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> F5Synth
 
 
 def test_each_row_equals_upstream_at_its_own_length(synth: F5Synthesizer) -> None:
-    te = synth.model.transformer.text_embed
+    te = backend(synth).model.transformer.text_embed
     assert can_batch(te)  # the v1 architecture: filler masking, ConvNeXt blocks
     texts = ["你好", "主播今天玩什么游戏呀", "hi"]
-    ids = [synth.tokenize(t) for t in texts]
+    ids = [backend(synth).tokenize(t) for t in texts]
     lens = [40, 57, 33]  # all longer than their tokens, as in the engine; padded to 64 below
     drop = [False, True, False]
     rows = embed_text_rows(te, ids, lens, drop, 64)
@@ -35,8 +36,8 @@ def test_each_row_equals_upstream_at_its_own_length(synth: F5Synthesizer) -> Non
 
 def test_padding_without_the_grn_mask_would_differ(synth: F5Synthesizer) -> None:
     """The reason for the masked GRN: upstream's own call at a longer length is a different embedding."""
-    te = synth.model.transformer.text_embed
-    ids = synth.tokenize("主播好")
+    te = backend(synth).model.transformer.text_embed
+    ids = backend(synth).tokenize("主播好")
     with torch.inference_mode():
         exact = te(ids, seq_len=30)[0]
         longer = te(ids, seq_len=64)[0, :30]

@@ -69,6 +69,7 @@ def main() -> None:
         "argv": sys.argv[1:],
     }
     bm = BenchModel()
+    from bot.testing.engine import backend, warm_up
     res["write_random_checkpoint_s"] = round(bm.write_s, 1)
     sr, ref = SR, bm.ref
 
@@ -82,7 +83,7 @@ def main() -> None:
     ours = make(half)
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    shapes = ours.warm_up()
+    shapes = warm_up(ours)
     warm_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     ours.synthesize(TEXTS["short"], "ref")
@@ -113,14 +114,14 @@ def main() -> None:
 
     rows = []
     for nfe in [int(n) for n in args.nfe.split(",")]:
-        ours.set_steps(nfe)
+        backend(ours).set_steps(nfe)
         for name in args.texts.split(","):
             text = TEXTS[name]
             row: dict[str, Any] = {"nfe": nfe, "text": name, "chars": len(text)}
             if not args.skip_upstream:
                 kw = dict(
-                    model_obj=ours.model,
-                    vocoder=ours.vocoder,
+                    model_obj=backend(ours).model,
+                    vocoder=backend(ours).vocoder,
                     mel_spec_type="vocos",
                     progress=None,
                     nfe_step=nfe,
@@ -164,7 +165,8 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             rows.append(row)
     res["runs"] = rows
-    res["graphs_resident"] = len(ours.graphs) if ours.graphs is not None else 0
+    graphs = backend(ours).graphs
+    res["graphs_resident"] = len(graphs) if graphs is not None else 0
 
     if args.out:
         Path(args.out).write_text(json.dumps(res, indent=1), encoding="utf-8")
@@ -175,23 +177,25 @@ def one_pass_and_pieces(row: dict[str, Any], ours: Any, text: str, args: Any, sy
     """The long text both ways, for equal work on each side: ours in one pass like the upstream call above
     (`model.max_pass_s: 30`), and upstream given the pieces ours splits it into (what upstream's own
     `infer_process` does with its 22 s rule: the pieces one after another)."""
-    from bot.engine.chunking import split_sentences
+    from bot.testing.engine import backend
+    from bot.testing.engine import pieces as planned
 
-    pieces = split_sentences(text, ours.voice("ref").rate.max_chunk_bytes(1.0, ours.cfg.max_pass_s))
+    pieces = [p.text for p in planned(ours, text, "ref")]
     row["pieces"] = len(pieces)
     if upstream is not None:
         for _ in range(2):
             upstream(pieces)
         row["upstream_pieces"] = stats(timed(lambda: upstream(pieces), args.runs, sync))
         row["speedup_pieces"] = round(row["upstream_pieces"]["median_s"] / row["ours_b1"]["median_s"], 2)
-    split_cfg = ours.cfg
-    ours.cfg = split_cfg.model_copy(update={"max_pass_s": 30.0})
+    be = backend(ours)
+    split_cfg = be.cfg
+    be.cfg = split_cfg.model_copy(update={"max_pass_s": 30.0})
     try:
         for _ in range(2):
             ours.synthesize(text, "ref")
         row["ours_one_pass_b1"] = stats(timed(lambda: ours.synthesize(text, "ref"), args.runs, sync))
     finally:
-        ours.cfg = split_cfg
+        be.cfg = split_cfg
     if "upstream" in row:
         row["speedup_one_pass"] = round(row["upstream"]["median_s"] / row["ours_one_pass_b1"]["median_s"], 2)
 
@@ -201,11 +205,13 @@ def accuracy(ours16: Any, make: Any, ref_path: Path) -> dict[str, Any]:
     import torch
     from f5_tts.model.utils import convert_char_to_pinyin
 
-    ours16.set_steps(16)
+    from bot.testing.engine import backend, voice
+
+    backend(ours16).set_steps(16)
     ours_bf = make("bfloat16")
     up32 = make("float32", fast=False)
     text, seed = TEXTS["medium"], 1234
-    v = ours16.voice("ref")
+    v = voice(ours16, "ref")
     n = v.rate.ref_frames + v.rate.gen_frames(text)
     gen = slice(v.rate.ref_frames, n)
     noise16 = torch.Generator(device="cuda").manual_seed(seed)
@@ -218,12 +224,12 @@ def accuracy(ours16: Any, make: Any, ref_path: Path) -> dict[str, Any]:
         from bot.engine.reference import load_reference
 
         audio = load_reference(str(ref_path), "ref")
-        w = torch.from_numpy(audio.pcm).unsqueeze(0).cuda()
+        w = torch.tensor(audio.pcm).unsqueeze(0).cuda()
         if audio.rms < 0.1:
             w = w * 0.1 / audio.rms
-        mel, _ = synth.model.sample(
+        mel, _ = backend(synth).model.sample(
             cond=w,
-            text=convert_char_to_pinyin([synth.voice("ref").ref_text + text]),
+            text=convert_char_to_pinyin([voice(synth, "ref").ref_text + text]),
             duration=n,
             steps=16,
             cfg_strength=2.0,
@@ -233,12 +239,12 @@ def accuracy(ours16: Any, make: Any, ref_path: Path) -> dict[str, Any]:
         return mel.float()
 
     def our_mel(synth: Any) -> torch.Tensor:
-        vv = synth.voice("ref")
-        batch = synth.fast.prepare(
-            [(vv.ref_mel, synth.tokenize(vv.ref_text + text), n, synth.initial_noise(n, seed))],
-            synth.bucketed(n),
+        vv, be = voice(synth, "ref"), backend(synth)
+        batch = be.fast.prepare(
+            [(vv.ref_mel, be.tokenize(vv.ref_text + text), n, be.initial_noise(n, seed))],
+            be.bucketed(n),
         )
-        o = synth.graphs.run(batch)[:, :n].float().clone()
+        o = be.graphs.run(batch)[:, :n].float().clone()
         return torch.cat([vv.ref_mel.float(), o[:, vv.ref_mel.shape[1] :]], dim=1)
 
     ref = upstream_mel(up32)[:, gen]
@@ -247,7 +253,7 @@ def accuracy(ours16: Any, make: Any, ref_path: Path) -> dict[str, Any]:
         "ours_fp16": our_mel(ours16)[:, gen],
         "ours_bf16": our_mel(ours_bf)[:, gen],
     }
-    voc = up32.vocoder
+    voc = backend(up32).vocoder
 
     def wave(mel: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         with torch.inference_mode():

@@ -75,6 +75,7 @@ def main() -> None:
     from bot.pipeline import Daemon
     from bot.sinks.null import NullSink
     from bot.sources.replay import ReplayChatSource
+    from bot.testing.engine import backend, warm_up
 
     class StampSink(NullSink):
         def __init__(self) -> None:
@@ -128,7 +129,7 @@ def main() -> None:
     def short() -> Any:
         return synth.synthesize(TEXTS["short"], "ref")
 
-    synth.prepared = set()  # every shape eager: the path the first messages may take
+    backend(synth).prepared = set()  # every shape eager: the path the first messages may take
     eager_s = median_s(short)
     eager_pcm = short()
     res: dict[str, Any] = {
@@ -143,9 +144,9 @@ def main() -> None:
         "slower_than_eager": sum(x > eager_s * 1.1 + 0.01 for x in lat),
     }
     if args.finish:
-        synth.prepared = None
+        backend(synth).prepared = None
         t0 = time.perf_counter()
-        shapes = synth.warm_up()
+        shapes = warm_up(synth)
         res["finish_warm_up_s"] = round(time.perf_counter() - t0, 2)
         res["shapes"] = shapes
         fast_s = median_s(short)

@@ -137,12 +137,15 @@ def _devices() -> int:
 def _say(cfg: Any, text: str, voice: str | None, out: Path) -> int:
     import soundfile as sf
 
+    from bot.engine.chunking import MAX_SYNTH_CHARS
     from bot.engine.synthesizer import F5Synthesizer
     from bot.events import SAMPLE_RATE, ChatEvent, Role, SpeechRequest
     from bot.speech.prepare import SpeechPreparer
+    from bot.text import clean_text
 
     # Said as the daemon would say it: normalised, in the voice for its language unless --voice names one.
     preparer = SpeechPreparer.build(cfg, own_voice=lambda uid: voice is not None)
+    text = clean_text(text, MAX_SYNTH_CHARS)  # the operator's line enters speech here (bot/text.py)
     request = SpeechRequest(text, voice or cfg.default_voice_id, ChatEvent(text=text, role=Role.OPERATOR))
     prepared = preparer.prepare(request).request
     voice_id = prepared.voice

@@ -13,7 +13,7 @@ from enum import Enum, IntEnum
 import numpy as np
 import numpy.typing as npt
 
-from bot.sanitize import MAX_ID_CHARS, MAX_NAME_CHARS, MAX_EVENT_TEXT_CHARS, bounded_float, bounded_int, one_line
+from bot.sanitize import MAX_EVENT_TEXT_CHARS, MAX_ID_CHARS, MAX_NAME_CHARS, bounded_float, bounded_int, one_line
 
 SAMPLE_RATE = 24_000
 """F5-TTS and Vocos work at 24 kHz; every PCM buffer in the bot is float32 mono at this rate."""

@@ -17,7 +17,7 @@ from bot.config import TextConfig
 from bot.events import CONTROL_KINDS, PAID_KINDS, ChatEvent, EventKind, Priority, Role, SpeechRequest
 from bot.limits import RecentTexts, TokenBuckets
 from bot.speech.emoji import EmojiNames
-from bot.text import clean_text, is_speakable
+from bot.text import clean_template, clean_text, is_speakable
 from bot.text_rules import (
     Blocklist,
     Substitutions,
@@ -78,6 +78,14 @@ class MessageFilter:
         self._recent = RecentTexts(cfg.duplicate_window_s, clock=clock)
         rate = cfg.rate_limit
         self._buckets = TokenBuckets(rate.burst, rate.per_minute, clock=clock) if rate else None
+        # What is said beside a message, cleaned once here: what the filter hands on is clean as a whole.
+        templates = cfg.templates
+        self._templates = {kind: clean_template(getattr(templates, kind)) for kind in type(templates).model_fields}
+        self._cue = clean_text(cfg.truncation_cue, MAX_NAME_CHARS)
+        self._blocked_name = clean_text(cfg.blocked_name, MAX_NAME_CHARS)
+
+    def _template(self, kind: EventKind) -> str:
+        return self._templates.get(kind.value, self._templates["danmaku"])
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -104,9 +112,9 @@ class MessageFilter:
         if speech_length(text) < cfg.min_chars:
             return Dropped("too_short")
         text, cut = truncate(text, cfg.max_chars)
-        if cut and cfg.truncation_cue:
+        if cut and self._cue:
             wide = bool(text) and speech_length(text[-1]) == 1.0
-            text = f"{text}{'，' if wide else ', '}{cfg.truncation_cue}"
+            text = f"{text}{'，' if wide else ', '}{self._cue}"
         return text
 
     def speakable_name(self, uname: str) -> str | None:
@@ -122,9 +130,9 @@ class MessageFilter:
         `小明的醒目留言`; nothing when the template says nothing else."""
         if event.role == Role.VIEWER and event.uid and self.is_muted(event.uid):
             return Dropped("muted")
-        template = getattr(self.cfg.templates, event.kind.value, self.cfg.templates.danmaku)
+        template = self._template(event.kind)
         name = self.speakable_name(event.uname)
-        said = template.format(uname=self.cfg.blocked_name if name is None else name, text="")
+        said = template.format(uname=self._blocked_name if name is None else name, text="")
         said = clean_text(said, 4 * MAX_NAME_CHARS).rstrip(" ：:，,")
         if not is_speakable(said):
             return Dropped("unspeakable")
@@ -149,11 +157,11 @@ class MessageFilter:
             # Anonymous viewers (uid 0: the bot is not logged in) cannot be told apart: no per-viewer limit.
             if self._buckets is not None and event.uid and not self._buckets.allow(event.uid):
                 return Dropped("rate_limited")
-        template = getattr(self.cfg.templates, event.kind.value, self.cfg.templates.danmaku)
+        template = self._template(event.kind)
         name = self.speakable_name(event.uname)
-        if name is None and not self.cfg.blocked_name:
+        if name is None and not self._blocked_name:
             template = "{text}"
-        spoken = template.format(uname=self.cfg.blocked_name if name is None else name, text=text)
+        spoken = template.format(uname=self._blocked_name if name is None else name, text=text)
         nameless = text if "{uname}" in template else ""
         return SpeechRequest(
             text=spoken,

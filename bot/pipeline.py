@@ -29,8 +29,9 @@ from typing import Any
 from bot.commands import parse_command
 from bot.config import Config
 from bot.control import Controller, InFlight
+from bot.engine.chunking import MAX_SYNTH_CHARS
 from bot.errors import SynthesisError, UserError
-from bot.events import CONTROL_KINDS, ChatEvent, EventKind, Priority, Role, SpeechRequest, Utterance
+from bot.events import CONTROL_KINDS, SAMPLE_RATE, ChatEvent, EventKind, Pcm, Priority, Role, SpeechRequest, Utterance
 from bot.filters import Dropped, MessageFilter
 from bot.flood_notices import FloodNotices
 from bot.health import Health
@@ -43,10 +44,12 @@ from bot.protocols import AudioSink, ChatSource, LiveSource, Synthesizer
 from bot.reload import Reloader
 from bot.sd_notify import Notifier, extend_start_timeout
 from bot.shutdown import bounded, cancel_tasks
+from bot.sinks.streamed import drop_rest
 from bot.speech.prepare import SpeechPreparer
 from bot.speech_queue import SpeechQueue
 from bot.state_store import StateStore
 from bot.status import Mute, Speaking, StatusSnapshot
+from bot.text import clean_text
 from bot.viewers import Viewers
 from bot.worker import SynthesisWorker
 
@@ -325,6 +328,7 @@ class Daemon:
         ]
 
     def _announce(self, text: str) -> None:
+        text = clean_text(text, MAX_SYNTH_CHARS)  # the bot's own line enters speech here (bot/text.py)
         event = ChatEvent(text=text, kind=EventKind.SYSTEM, role=Role.OPERATOR)
         request = SpeechRequest(
             text=text,
@@ -441,12 +445,16 @@ class Daemon:
             for request, result in zip(batch, results, strict=True):
                 if not self.in_flight.release(request):
                     log.info("utterance #%d was withdrawn while it was synthesised; not played", request.seq)
+                    if not isinstance(result, UserError):
+                        drop_rest(result)
                     continue
                 if isinstance(result, UserError):
                     self.ledger.record_failed(request)
                     log.warning("utterance #%d dropped: %s", request.seq, result)
                     continue
                 self.stats.audio_seconds += result.duration
+                if result.rest is not None:
+                    result.rest.add_done_callback(self._count_rest)
                 self.stats.synth_seconds += result.synth_seconds / len(batch)
                 self.metrics.observe(result.synth_seconds / len(batch), result.duration)
                 log.debug(
@@ -459,6 +467,10 @@ class Daemon:
                 await self._play(result)  # the output holds it from here (withdrawable there) and reports
             self.notifier.send(f"STATUS={self.status_line()}")
 
+    def _count_rest(self, rest: asyncio.Future[Pcm]) -> None:
+        if not rest.cancelled() and rest.exception() is None:
+            self.stats.audio_seconds += len(rest.result()) / SAMPLE_RATE
+
     async def _play(self, utterance: Utterance) -> None:
         """Hand one utterance to the output. An output failure (the WAV folder replaced by a file, a full
         disk, EMFILE) drops this utterance only: counted as `output_failed`, logged at the first of a run
@@ -466,6 +478,7 @@ class Daemon:
         try:
             await self.sink.play(utterance)
         except Exception as err:
+            drop_rest(utterance)
             if self.ledger.is_open(utterance.request):  # not reported by the output: settled here
                 self.ledger.record_dropped(utterance.request, "output_failed")
             self.health.output_failures += 1

@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 
 from bot.config import VoiceConfig
 from bot.errors import UserError
-from bot.events import ChatEvent, Pcm, SpeechRequest, Utterance
+from bot.events import ChatEvent, Head, Pcm, SpeechRequest, Utterance
 from bot.playback import PlaybackListener
 
 
@@ -51,8 +51,16 @@ class Synthesizer(Protocol):
         spoken gets its error in its place."""
         ...
 
+    def stream_batch(self, requests: list[tuple[str, str]]) -> Iterator[list[Pcm | Head | UserError]]:
+        """`synthesize_batch` in steps, one per `next()` (each in the worker thread): the first yields each
+        request's audio, error, or `Head` (the first part of a long one); if there were Heads, the next
+        yields their rests, in order, each joining its Head without a gap."""
+        ...
+
     @property
-    def max_batch(self) -> int: ...
+    def max_batch(self) -> int:
+        """How many requests to synthesise in one pass: decided by the engine, read by the speaker."""
+        ...
 
     def warm_up_steps(self) -> Iterator[str]:
         """Get ready in bounded steps, one per `next()` (each in the worker thread, between requests):

@@ -2,11 +2,17 @@
 
 Chat is hostile input: control characters, zero-width joiners, bidi overrides, emoji-only lines and
 10 000-character pastes all arrive. `clean_text` never raises and its output is bounded by `max_chars`.
+
+Text is cleaned once, where it enters speech: a chat message by the filter (bot/filters.py), an
+operator's or the bot's own line where it is made. What is added later (templates, the truncation cue)
+is cleaned once when its config is read, so the speech stage and the engine get clean text by
+construction and do not clean again.
 """
 
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 
 _DROP_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn", "So", "Sk", "Mn", "Me"}
@@ -43,3 +49,16 @@ def clean_text(text: str, max_chars: int) -> str:
 def is_speakable(text: str) -> bool:
     """True when at least one letter or digit is left: punctuation alone says nothing."""
     return any(unicodedata.category(ch)[0] in "LN" for ch in text)
+
+
+def clean_template(template: str, max_chars: int = 200) -> str:
+    """A `str.format` template with its literal text cleaned and its `{fields}` kept as they are."""
+    out = []
+    for literal, field, spec, conversion in string.Formatter().parse(template):
+        kept = clean_text(literal, max_chars).replace("{", "{{").replace("}", "}}")
+        lead = " " if literal[:1].isspace() and kept else ""
+        trail = " " if literal[-1:].isspace() else ""
+        out.append(lead + kept + trail if kept else trail)
+        if field is not None:
+            out.append("{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}")
+    return "".join(out)

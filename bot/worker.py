@@ -25,8 +25,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from bot.errors import UserError
-from bot.events import SpeechRequest, Utterance
+import numpy as np
+
+from bot.errors import SynthesisError, UserError
+from bot.events import Head, Pcm, SpeechRequest, Utterance
 from bot.heap import release_free_heap
 from bot.protocols import Synthesizer
 
@@ -198,20 +200,62 @@ class SynthesisWorker:
 
     async def synthesize(self, requests: list[SpeechRequest]) -> list[Utterance | UserError]:
         """Synthesise requests in one batched call; each gets its utterance or its own error, in order.
-        An engine failure of the whole call (e.g. GPU out of memory) raises."""
-        synth = self.synthesizer
+        An engine failure of the whole call (e.g. GPU out of memory) raises.
 
-        def run() -> list[Utterance | UserError]:
+        A long message comes back with its first part only, its rest (`Utterance.rest`) queued as the
+        worker's next job: it is heard while the rest is synthesised. Cancelling every rest of the call
+        (the outputs do, when they drop those messages) withdraws that job if it has not begun."""
+        synth = self.synthesizer
+        steps = synth.stream_batch([(r.text, r.voice) for r in requests])
+
+        def first() -> tuple[list[Pcm | Head | UserError], float]:
             t0 = time.perf_counter()
-            results = synth.synthesize_batch([(r.text, r.voice) for r in requests])
-            took = time.perf_counter() - t0
-            return [
-                res if isinstance(res, UserError) else Utterance(request=req, pcm=res, synth_seconds=took)
-                for req, res in zip(requests, results, strict=True)
-            ]
+            return next(steps), time.perf_counter() - t0
 
         work = sum(len(r.text) + VOICE_WORK for r in requests)
-        return await self.call(run, kind="synthesis", work=work)
+        results, took = await self.call(first, kind="synthesis", work=work)
+        heads = sum(isinstance(res, Head) for res in results)
+        rests = iter(self._rests(steps, heads, work) if heads else [])
+        out: list[Utterance | UserError] = []
+        for req, res in zip(requests, results, strict=True):
+            if isinstance(res, UserError):
+                out.append(res)
+            elif isinstance(res, Head):
+                out.append(Utterance(request=req, pcm=res.pcm, synth_seconds=took, rest=next(rests)))
+            else:
+                out.append(Utterance(request=req, pcm=res, synth_seconds=took))
+        return out
+
+    def _rests(
+        self, steps: Iterator[list[Pcm | Head | UserError]], n: int, work: float
+    ) -> list[asyncio.Future[Pcm]]:
+        """One future per streamed message for its rest, all from the batch's next step (one job)."""
+        job = asyncio.ensure_future(self.call(lambda: next(steps), kind="synthesis", work=work))
+        loop = asyncio.get_running_loop()
+        rests: list[asyncio.Future[Pcm]] = [loop.create_future() for _ in range(n)]
+
+        def deliver(done: asyncio.Future[list[Pcm | Head | UserError]]) -> None:
+            err = None if done.cancelled() else done.exception()
+            for i, rest in enumerate(rests):
+                if rest.done():
+                    continue
+                if done.cancelled():
+                    rest.cancel()
+                elif err is not None:
+                    rest.set_exception(err)
+                elif isinstance(value := done.result()[i], np.ndarray):
+                    rest.set_result(value)
+                else:
+                    rest.set_exception(SynthesisError(f"the engine gave {type(value).__name__} for a rest"))
+
+        def abandoned(_: asyncio.Future[Pcm]) -> None:
+            if all(rest.cancelled() for rest in rests):
+                job.cancel()
+
+        job.add_done_callback(deliver)
+        for rest in rests:
+            rest.add_done_callback(abandoned)
+        return rests
 
     async def ping(self, poll_s: float = 0.05) -> None:
         """Completes once the worker thread shows progress: it ran a no-op, or it is alive inside a job

@@ -8,6 +8,7 @@ single piece the call is dropped with a SynthesisError (one line for the log, th
 from __future__ import annotations
 
 import logging
+
 import torch
 
 from bot.engine.backend import Backend

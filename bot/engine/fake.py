@@ -3,7 +3,8 @@
 It "speaks" a tone whose length follows the text, takes `delay_s` of wall time per call (sleeping, so
 it holds the worker thread like a GPU call does) and has failure knobs: `fail_texts` always fail, the
 first `fake_exception_count` calls raise, and while `hang` is cleared every call blocks on it (a CUDA
-call that never returns, until the test sets it).
+call that never returns, until the test sets it). Texts longer than `stream_over` are streamed in two
+steps, as the real engine streams a long message.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from bot.config import VoiceConfig
 from bot.errors import SynthesisError, UserError, VoiceError
-from bot.events import SAMPLE_RATE, Pcm
+from bot.events import SAMPLE_RATE, Head, Pcm
 
 
 class FakeSynthesizer:
@@ -30,8 +31,10 @@ class FakeSynthesizer:
         fake_exception_count: int = 0,
         max_batch: int = 1,
         hang: threading.Event | None = None,
+        stream_over: int = 10_000,
     ) -> None:
         self.max_batch = max_batch
+        self.stream_over = stream_over
         self.hang = hang
         self.batches: list[int] = []
         self.warmed_up = False
@@ -67,6 +70,21 @@ class FakeSynthesizer:
             except UserError as err:
                 out.append(err)
         return out
+
+    def stream_batch(self, requests: list[tuple[str, str]]) -> Iterator[list[Pcm | Head | UserError]]:
+        """Texts of more than `stream_over` characters stream: a Head (the first `stream_over` characters'
+        tone), then the rest; each step is one call's delay."""
+        results = self.synthesize_batch(requests)
+        heads = [
+            isinstance(pcm, np.ndarray) and len(text) > self.stream_over
+            for (text, _), pcm in zip(requests, results, strict=True)
+        ]
+        cut = int(SAMPLE_RATE * self.seconds_per_char * self.stream_over)
+        yield [Head(r[:cut]) if head and isinstance(r, np.ndarray) else r for r, head in zip(results, heads, strict=True)]
+        if any(heads):
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            yield [r[cut:] for r, head in zip(results, heads, strict=True) if head and isinstance(r, np.ndarray)]
 
     def synthesize(self, text: str, voice: str) -> Pcm:
         self.threads.add(threading.get_ident())

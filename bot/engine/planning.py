@@ -59,7 +59,8 @@ class TextPlanner:
         if not is_speakable(text):
             raise TextError("nothing speakable in the text")
         rate, speed = voice.rate, voice.speed
-        texts = plan_texts(text, rate.max_chunk_bytes(speed, self._backend.cfg.max_pass_s), rate.bytes_for(HEAD_SECONDS))
+        max_bytes = rate.max_chunk_bytes(speed, self._backend.cfg.max_pass_s)
+        texts = plan_texts(text, max_bytes, rate.bytes_for(HEAD_SECONDS, speed))
         return [self.piece(request, t, voice) for t in texts]
 
     def piece(self, request: int, text: str, voice: Voice) -> Piece:

@@ -1,13 +1,17 @@
 """Playback controls for sinks that write at once (files, nothing): there is never anything unheard to
 cut, so skip/clear find nothing and pause has no boundary to wait for. Each utterance is reported started
-and finished as it is written: for these outputs, written is heard."""
+and finished as it is written: for these outputs, written is heard (a streamed long message is started
+when its first part is written and finished when its rest is)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.events import SpeechRequest, Utterance
-from bot.playback import Finished, PlaybackReporter, Started, Unplayed
+import numpy as np
+
+from bot.events import Pcm, SpeechRequest, Utterance
+from bot.playback import Ending, Finished, PlaybackReporter, Started, Unplayed
+from bot.sinks.streamed import drop_rest, rest_of
 
 
 class ImmediateControls(PlaybackReporter):
@@ -23,18 +27,32 @@ class ImmediateControls(PlaybackReporter):
         return None
 
     async def play(self, utterance: Utterance) -> None:
-        """Written, then reported started and finished; a write that fails is reported unplayed
-        (`output_failed`) and raises on to the daemon."""
+        """Written, then reported started; a streamed long message's rest is waited for and appended
+        (`append`), then it is reported finished. A write that fails is reported unplayed
+        (`output_failed`), an append that fails finished (cut); either raises on to the daemon."""
         try:
             await self.write(utterance)
         except Exception:
+            drop_rest(utterance)
             self._report(Unplayed(utterance.request, "output_failed"))
             raise
         self._report(Started(utterance.request))
-        self._report(Finished(utterance.request))
+        ending = Ending.CUT  # unless all of it was written
+        try:
+            rest = await rest_of(utterance) if utterance.rest is not None else np.zeros(0, dtype=np.float32)
+            if rest is not None:
+                if len(rest):
+                    await self.append(utterance, rest)
+                ending = Ending.COMPLETE
+        finally:
+            self._report(Finished(utterance.request, ending))
 
     async def write(self, utterance: Utterance) -> None:
         """Where the audio goes (subclasses)."""
+        return None
+
+    async def append(self, utterance: Utterance, rest: Pcm) -> None:
+        """The rest of a streamed utterance, right after what `write` wrote (subclasses)."""
         return None
 
     def skip(self, seq: int | None = None) -> bool:

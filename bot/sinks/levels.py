@@ -52,7 +52,30 @@ def resample(pcm: Pcm, from_rate: int, to_rate: int) -> Pcm:
 
 def prepare(pcm: Pcm, from_rate: int, to_rate: int, volume: float) -> Pcm:
     """Volume, limiter, resampling; the result is contiguous float32 in [-1, 1] at `to_rate`."""
+    return _finish(resample(_level(pcm, from_rate, volume), from_rate, to_rate))
+
+
+class StreamedLevels:
+    """`prepare` for an utterance that arrives in parts (a streamed long message): one resampler runs
+    across the parts, so the join has no edge of its own (a one-shot resample of each part would pad
+    each end); the limiter acts on each part (it only ever lowers peaks, within 5 ms of them)."""
+
+    def __init__(self, from_rate: int, to_rate: int, volume: float) -> None:
+        self.from_rate, self.to_rate, self.volume = from_rate, to_rate, volume
+        self._stream = soxr.ResampleStream(from_rate, to_rate, 1, dtype="float32", quality="HQ")
+
+    def part(self, pcm: Pcm, last: bool) -> Pcm:
+        """The next part at `to_rate`; `last` flushes what the resampler holds back."""
+        out = _level(pcm, self.from_rate, self.volume)
+        if self.from_rate != self.to_rate:
+            out = np.asarray(self._stream.resample_chunk(np.ascontiguousarray(out), last=last), dtype=np.float32)
+        return _finish(out)
+
+
+def _level(pcm: Pcm, rate: int, volume: float) -> Pcm:
     out = pcm.astype(np.float32) * np.float32(volume) if volume != 1.0 else pcm.astype(np.float32, copy=False)
-    out = limit(out, from_rate)
-    out = resample(out, from_rate, to_rate)
-    return np.ascontiguousarray(np.clip(out, -1.0, 1.0), dtype=np.float32)
+    return limit(out, rate)
+
+
+def _finish(pcm: Pcm) -> Pcm:
+    return np.ascontiguousarray(np.clip(pcm, -1.0, 1.0), dtype=np.float32)

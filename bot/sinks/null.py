@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.events import Utterance
+from bot.events import Pcm, Utterance
 from bot.sinks.controls import ImmediateControls
 
 
@@ -14,6 +14,9 @@ class NullSink(ImmediateControls):
     async def write(self, utterance: Utterance) -> None:
         self.count += 1
         self.seconds += utterance.duration
+
+    async def append(self, utterance: Utterance, rest: Pcm) -> None:
+        self.seconds += len(rest) / utterance.sample_rate
 
     async def close(self) -> None:
         return None

@@ -36,9 +36,10 @@ from bot.config import SoundDeviceOutput
 from bot.events import Pcm, SpeechRequest, Utterance
 from bot.playback import Ending, Finished, PlaybackReporter, Started, Unplayed
 from bot.sinks import alsa_errors
-from bot.sinks.levels import prepare
+from bot.sinks.levels import StreamedLevels, prepare
 from bot.sinks.output_stream import OutputStream, StreamOpener, open_sounddevice_stream
 from bot.sinks.ring import PcmRing
+from bot.sinks.streamed import drop_rest, rest_of
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class Segment:
     finished: bool = False
     unplayed: bool = False
     """Withdrawn before the card reached it: skipped over, never heard."""
+    open: bool = False
+    """A streamed message whose rest is still to come: not finished when the card reaches `end`."""
 
     @property
     def seq(self) -> int:
@@ -205,6 +208,7 @@ class SoundCardSink(PlaybackReporter):
                 self._observe()
                 self._cut(seg)
         if self._held is not None and matches(self._held.request):
+            drop_rest(self._held)
             self._report(Unplayed(self._held.request, reason))
             self._held = None
             self._wake.set()
@@ -213,6 +217,7 @@ class SoundCardSink(PlaybackReporter):
         for utt in self._pending:
             if matches(utt.request):
                 self._pending_s -= utt.duration
+                drop_rest(utt)
                 self._report(Unplayed(utt.request, reason))
                 dropped += 1
             else:
@@ -252,12 +257,14 @@ class SoundCardSink(PlaybackReporter):
         if self._ring is not None:
             self._ring.cut()
         if self._held is not None:
+            drop_rest(self._held)
             self._report(Unplayed(self._held.request, reason))
             self._held = None
             dropped += 1
         while self._pending:
             utt = self._pending.popleft()
             self._pending_s -= utt.duration
+            drop_rest(utt)
             self._report(Unplayed(utt.request, reason))
             dropped += 1
         self._room.set()
@@ -284,7 +291,7 @@ class SoundCardSink(PlaybackReporter):
             if not seg.started and (heard > seg.start or heard >= seg.end):
                 seg.started = True
                 self._report(Started(seg.request))
-            if seg.started and heard >= seg.end:
+            if seg.started and heard >= seg.end and not seg.open:
                 seg.finished = True
                 self._report(Finished(seg.request, Ending.CUT if seg.cut else Ending.COMPLETE))
         while self._segments and (self._segments[0].finished or self._segments[0].unplayed):
@@ -375,7 +382,8 @@ class SoundCardSink(PlaybackReporter):
         await self._stream_up.wait()
         ring, rate = self._ring, self._rate
         assert ring is not None
-        pcm = await asyncio.to_thread(prepare, utt.pcm, utt.sample_rate, rate, self.cfg.volume)
+        levels = StreamedLevels(utt.sample_rate, rate, self.cfg.volume) if utt.rest is not None else None
+        pcm = await asyncio.to_thread(self._levelled, utt, rate, levels)
         # Start when the previous utterance is about to end: pause and skip then act on one utterance.
         lead = int(LEAD_S * rate)
         while ring.buffered > lead and self._held is utt:
@@ -384,17 +392,48 @@ class SoundCardSink(PlaybackReporter):
         while self._held is utt and ring is not self._ring:  # the card came back at another rate
             ring, rate = self._ring, self._rate
             assert ring is not None
-            pcm = await asyncio.to_thread(prepare, utt.pcm, utt.sample_rate, rate, self.cfg.volume)
+            levels = StreamedLevels(utt.sample_rate, rate, self.cfg.volume) if utt.rest is not None else None
+            pcm = await asyncio.to_thread(self._levelled, utt, rate, levels)
         if self._held is not utt:
+            drop_rest(utt)
             return  # dropped (cleared, withdrawn) while it was being prepared: reported then
         start = ring.written
-        seg = Segment(utt.request, start, start + len(pcm))
+        seg = Segment(utt.request, start, start + len(pcm), open=levels is not None)
         self._segments.append(seg)
         self._held = None
         await self._write(ring, pcm, seg)
+        if levels is not None:
+            await self._write_rest(utt, levels, ring, seg)
         gap = int(self.cfg.gap_ms * rate / 1000)
         if gap:
             await self._write(ring, np.zeros(gap, dtype=np.float32), None)
+
+    def _levelled(self, utt: Utterance, rate: int, levels: StreamedLevels | None) -> Pcm:
+        if levels is None:
+            return prepare(utt.pcm, utt.sample_rate, rate, self.cfg.volume)
+        return levels.part(utt.pcm, last=False)
+
+    async def _write_rest(self, utt: Utterance, levels: StreamedLevels, ring: PcmRing, seg: Segment) -> None:
+        """A streamed message: wait for its rest while its first part plays, and write it on without a gap
+        (the card running dry meanwhile counts as starvation: it is silence inside a message). A skip or
+        clear meanwhile cancels the rest; a rest that fails ends the message where it is."""
+        try:
+            ring.promise(seg.end + 1)
+            while utt.rest is not None and not utt.rest.done() and not seg.cut and ring is self._ring:
+                await self._nap()
+            if seg.cut or ring is not self._ring:
+                drop_rest(utt)
+                return
+            rest = await rest_of(utt)
+            tail = await asyncio.to_thread(levels.part, rest if rest is not None else utt.pcm[:0], True)
+            if seg.cut or ring is not self._ring:
+                return
+            seg.end += len(tail)
+            await self._write(ring, tail, seg)
+        finally:
+            seg.open = False
+            if ring is self._ring:
+                ring.promise(seg.end)
 
     async def _write(self, ring: PcmRing, pcm: Pcm, seg: Segment | None) -> None:
         offset = 0

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from bot.events import SAMPLE_RATE, Utterance
+from bot.events import SAMPLE_RATE, Pcm, Utterance
 from bot.sinks.controls import ImmediateControls
 
 
@@ -28,6 +29,20 @@ class WavSink(ImmediateControls):
     async def write(self, utterance: Utterance) -> None:
         self.count += 1
         await asyncio.to_thread(self._write, utterance, self.count)
+
+    async def append(self, utterance: Utterance, rest: Pcm) -> None:
+        """A streamed message's rest: after its first part in the one file (no gap), or its file
+        written again whole."""
+        if self.single_file and self._file is not None:
+            await asyncio.to_thread(self._append, rest)
+        else:
+            whole = replace(utterance, pcm=np.concatenate([utterance.pcm, rest]), rest=None)
+            await asyncio.to_thread(self._write, whole, self.count)
+
+    def _append(self, rest: Pcm) -> None:
+        assert self._file is not None
+        self._file.write(rest)
+        self._file.flush()
 
     def _write(self, utt: Utterance, n: int) -> None:
         if self.single_file:

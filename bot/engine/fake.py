@@ -80,7 +80,9 @@ class FakeSynthesizer:
             for (text, _), pcm in zip(requests, results, strict=True)
         ]
         cut = int(SAMPLE_RATE * self.seconds_per_char * self.stream_over)
-        yield [Head(r[:cut]) if head and isinstance(r, np.ndarray) else r for r, head in zip(results, heads, strict=True)]
+        yield [
+            Head(r[:cut]) if head and isinstance(r, np.ndarray) else r for r, head in zip(results, heads, strict=True)
+        ]
         if any(heads):
             if self.delay_s:
                 time.sleep(self.delay_s)

@@ -53,7 +53,8 @@ def test_sampler_matches_upstream_cfm_sample(synth: F5Synthesizer) -> None:
     duration = v.rate.ref_frames + v.rate.gen_frames(MEDIUM)
     for seed in (1, 2):
         up_mel = upstream_sample(synth, MEDIUM, duration, seed)
-        ours = be.sampler.sample(v.ref_mel, be.tokenize(v.ref_text + MEDIUM), duration, be.initial_noise(duration, seed))
+        noise = be.initial_noise(duration, seed)
+        ours = be.sampler.sample(v.ref_mel, be.tokenize(v.ref_text + MEDIUM), duration, noise)
         assert ours.shape == up_mel.shape
         assert rel_err(ours, up_mel) <= 1e-4
         gen = slice(v.rate.ref_frames, None)
@@ -118,7 +119,11 @@ def test_a_long_text_starts_with_a_short_first_piece() -> None:
 
     text = "感谢老板送的火箭！今天的直播真的太精彩了，主播的操作一次比一次秀。我从下午一直看到现在都舍不得走。"
     whole = plan_texts(text, 90, 30)
-    assert whole == ["感谢老板送的火箭！", "今天的直播真的太精彩了，主播的操作一次比一次秀。", "我从下午一直看到现在都舍不得走。"]
+    assert whole == [
+        "感谢老板送的火箭！",
+        "今天的直播真的太精彩了，主播的操作一次比一次秀。",
+        "我从下午一直看到现在都舍不得走。",
+    ]
     assert plan_texts(text, 1000, 30) == [text]  # one pass: nothing to stream, not cut
     assert plan_texts("Hello there, how are you? Fine thanks. And you, my friend?", 40, 14) == [
         "Hello there,",
@@ -290,7 +295,10 @@ def test_shapes_run_eagerly_until_their_warm_up_step_switches_them_in(
     np.testing.assert_array_equal(eager, prepared)  # the same arithmetic either way (seeded)
 
 
-LONG = "感谢老板送的火箭！今天的直播真的太精彩了，主播的操作一次比一次秀，我从下午一直看到现在都舍不得走。希望主播以后也能保持这样的状态！"
+LONG = (
+    "感谢老板送的火箭！今天的直播真的太精彩了，主播的操作一次比一次秀，"
+    "我从下午一直看到现在都舍不得走。希望主播以后也能保持这样的状态！"
+)
 
 
 def test_a_streamed_long_text_is_its_head_then_its_rest_exactly_as_unstreamed(

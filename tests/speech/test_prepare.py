@@ -9,12 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.config import SpokenConfig
-from bot.engine.chunking import FRAMES_PER_SECOND, MAX_TEXT_CHARS, SpeakingRate
+from bot.engine.chunking import FRAMES_PER_SECOND, MAX_SYNTH_CHARS, SpeakingRate
 from bot.events import ChatEvent, SpeechRequest
 from bot.speech.normalizer import PassThroughNormalizer, TextNormalizer
 from bot.speech.prepare import Prepared, SpeechPreparer, shared_normalizer
 from bot.speech.voices import VoiceProfile
-from bot.text import clean_text
 from bot.text_rules import speech_length
 
 ZH_PACE = SpeakingRate(ref_frames=int(6.21 * FRAMES_PER_SECOND), ref_text_bytes=51)  # the bundled zh voice
@@ -122,8 +121,15 @@ def test_hi_transcript_cannot_make_a_minute_of_audio() -> None:
 
 
 def test_a_voice_without_a_profile_is_left_alone() -> None:
-    out = preparer().prepare(request("hello " * 200, voice="gone"))
+    out = preparer().prepare(request("hello " * 150, voice="gone"))
     assert out.request.voice == "gone" and not out.shortened
+
+
+def test_the_engines_bound_is_kept_here_so_the_engine_only_checks_it() -> None:
+    """Written-out numbers lengthen a text; past the engine's bound it is cut here (and counted), where
+    the engine would refuse it (tests/engine/test_synthesizer.py)."""
+    out = preparer().prepare(request("hello " * 400, voice="gone"))
+    assert out.shortened and len(out.request.text) <= MAX_SYNTH_CHARS
 
 
 def test_a_failing_stage_says_the_text_as_written() -> None:
@@ -141,8 +147,9 @@ def test_any_text_is_prepared_and_bounded(text: str, voice: str, limit: float) -
     out = preparer(max_audio_s=limit).prepare_all([request(text, voice=voice)])[0]
     assert isinstance(out.request.text, str)
     profile = PROFILES[out.request.voice]
-    if out.shortened:  # as the engine predicts it: of the text its cleaner keeps
-        assert profile.predicted_seconds(clean_text(out.request.text, MAX_TEXT_CHARS)) <= limit
+    if out.shortened:  # as the engine predicts it
+        assert profile.predicted_seconds(out.request.text) <= limit
+    assert len(out.request.text) <= MAX_SYNTH_CHARS
     assert speech_length(out.request.text) <= 8 * speech_length(text) + 16
 
 

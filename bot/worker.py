@@ -229,10 +229,12 @@ class SynthesisWorker:
     def _rests(
         self, steps: Iterator[list[Pcm | Head | UserError]], n: int, work: float
     ) -> list[asyncio.Future[Pcm]]:
-        """One future per streamed message for its rest, all from the batch's next step (one job)."""
-        job = asyncio.ensure_future(self.call(lambda: next(steps), kind="synthesis", work=work))
+        """One future per streamed message for its rest, all from the batch's next step (one job). The job
+        is queued on the loop's next turn, so messages withdrawn as their first parts come back (their
+        rests cancelled at once) never have their rests synthesised."""
         loop = asyncio.get_running_loop()
         rests: list[asyncio.Future[Pcm]] = [loop.create_future() for _ in range(n)]
+        job: asyncio.Future[list[Pcm | Head | UserError]] | None = None
 
         def deliver(done: asyncio.Future[list[Pcm | Head | UserError]]) -> None:
             err = None if done.cancelled() else done.exception()
@@ -248,11 +250,18 @@ class SynthesisWorker:
                 else:
                     rest.set_exception(SynthesisError(f"the engine gave {type(value).__name__} for a rest"))
 
-        def abandoned(_: asyncio.Future[Pcm]) -> None:
+        def start() -> None:
+            nonlocal job
             if all(rest.cancelled() for rest in rests):
+                return
+            job = asyncio.ensure_future(self.call(lambda: next(steps), kind="synthesis", work=work))
+            job.add_done_callback(deliver)
+
+        def abandoned(_: asyncio.Future[Pcm]) -> None:
+            if job is not None and all(rest.cancelled() for rest in rests):
                 job.cancel()
 
-        job.add_done_callback(deliver)
+        loop.call_soon(start)
         for rest in rests:
             rest.add_done_callback(abandoned)
         return rests

@@ -35,6 +35,8 @@ class FakeSynthesizer:
     ) -> None:
         self.max_batch = max_batch
         self.stream_over = stream_over
+        self.rests = 0
+        """Second steps of `stream_batch` run: rests synthesised."""
         self.hang = hang
         self.batches: list[int] = []
         self.warmed_up = False
@@ -84,6 +86,7 @@ class FakeSynthesizer:
             Head(r[:cut]) if head and isinstance(r, np.ndarray) else r for r, head in zip(results, heads, strict=True)
         ]
         if any(heads):
+            self.rests += 1
             if self.delay_s:
                 time.sleep(self.delay_s)
             yield [r[cut:] for r, head in zip(results, heads, strict=True) if head and isinstance(r, np.ndarray)]

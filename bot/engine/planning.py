@@ -57,7 +57,7 @@ class TextPlanner:
         if len(text) > MAX_SYNTH_CHARS:
             raise TextError(f"text of {len(text)} characters is over the engine's bound of {MAX_SYNTH_CHARS}")
         if not is_speakable(text):
-            raise TextError("nothing speakable in the text")
+            raise TextError("nothing speakable in the text after cleaning")
         rate, speed = voice.rate, voice.speed
         max_bytes = rate.max_chunk_bytes(speed, self._backend.cfg.max_pass_s)
         texts = plan_texts(text, max_bytes, rate.bytes_for(HEAD_SECONDS, speed))

@@ -29,3 +29,30 @@ def test_a_failed_file_in_a_folder_leaves_no_part_file(tmp_path: Path, monkeypat
     with pytest.raises(OSError):
         asyncio.run(sink.play(utterance(0.5)))
     assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("target", ["out.wav", "out"])
+def test_a_streamed_utterance_is_written_whole_without_a_gap(tmp_path: Path, target: str) -> None:
+    """One file or a folder: the first part then the rest, joined as one utterance (the gap only between)."""
+    head, rest = np.full(2_400, 0.1, dtype=np.float32), np.full(4_800, 0.2, dtype=np.float32)
+    sink = WavSink(str(tmp_path / target), gap_ms=100)
+
+    async def play() -> None:
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        streamed = Utterance(request=utterance(0.1).request, pcm=head, rest=future)
+        playing = asyncio.ensure_future(sink.play(streamed))
+        await asyncio.sleep(0.05)
+        future.set_result(rest)
+        await playing
+        await sink.play(utterance(0.1))
+        await sink.close()
+
+    asyncio.run(play())
+    first = tmp_path / target if target.endswith(".wav") else sorted((tmp_path / target).iterdir())[0]
+    audio, _ = sf.read(first, dtype="float32")
+    expected = np.concatenate([head, rest])
+    assert np.array_equal(audio[: len(expected)], expected)
+    if target.endswith(".wav"):
+        assert not audio[len(expected) : len(expected) + 2_400].any()  # then the gap, then the next
+    else:
+        assert len(audio) == len(expected)

@@ -17,6 +17,11 @@ A tracker task watches the card's read position against each utterance's place i
 playback events (`bot/playback.py`): started when the card takes its first sample, finished when it passes
 its end (cut if skipped or cleared); every utterance dropped before it is heard is reported unplayed, with
 why. Those reports are the daemon's only truth about what is being heard.
+
+A streamed long message (`Utterance.rest`) is one segment: its first part is written and heard while its
+rest is synthesised, and the rest is written on where the first part ends (one resampler across both, so
+the join is as if it had come whole); the segment is not finished until then. A skip or clear meanwhile
+cancels the rest; if the rest comes late, the silence counts as starvation.
 """
 
 from __future__ import annotations

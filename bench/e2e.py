@@ -88,7 +88,8 @@ def main() -> None:
                 "max_audio_s": 60,
                 "normalize": importlib.util.find_spec("wetext") is not None,  # the device may lack it
             },
-            engine=data["engine"],
+            # warmed up above: the daemon's own warm-up would start over on the eager path (issue 19)
+            engine={**data["engine"], "warmup": False},
         )
         cfg = parse_config(data, bm.tmp / "config.yaml")
         daemon = Daemon(cfg, ReplayChatSource(str(path), 1.0), lambda: synth, NullSink())

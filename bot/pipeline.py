@@ -3,7 +3,8 @@
 Two tasks on one event loop. The reader pulls chat, acts on moderator commands and platform actions at
 once through the one control path (`bot/control.py`: control jumps ahead of data), filters the rest and
 enqueues without ever waiting on synthesis. The speaker takes the most urgent requests, has the GPU worker
-thread synthesise them and hands the audio to the output, which reports what is actually heard
+thread synthesise them and hands the audio to the output (a long message's first part as soon as it is
+made, its rest following: bot/worker.py), which reports what is actually heard
 (`bot/playback.py`). Every message ends in the ledger (`bot/ledger.py`) as spoken, failed or dropped. A
 failed utterance is logged once and skipped; the daemon goes on.
 

@@ -58,3 +58,36 @@ def test_too_short_and_silent(tmp_path: Path, write_wav: Callable[..., Path]) ->
     sf.write(tmp_path / "silent.wav", np.zeros(48_000, dtype=np.float32), 24_000)
     with pytest.raises(VoiceError, match=r"^v: the reference has 0\.00 s of sound"):
         load_reference(str(tmp_path / "silent.wav"), "v")
+
+
+def test_a_clip_is_read_once_for_the_engine_and_the_speech_stage(
+    write_wav: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The engine's voice bank and the speech stage both prepare each voice's clip: one read, and the
+    12 s warning said once (by the speech stage), until the file changes."""
+    import os
+
+    from bot.config import VoiceConfig
+    from bot.engine import reference
+    from bot.engine.voice_bank import VoiceBank
+    from bot.speech.voices import load_profile
+
+    clip = write_wav("long.wav", seconds=15.0)
+    reads: list[str] = []
+    real_read = sf.read
+    monkeypatch.setattr(reference.sf, "read", lambda path, **kw: reads.append(str(path)) or real_read(path, **kw))
+
+    class Mels:  # the voice bank's only use of the backend here
+        def reference_mel(self, pcm: np.ndarray, rms: float) -> np.ndarray:
+            return np.zeros((1, len(pcm) // 256, 100), dtype=np.float32)
+
+    voice = VoiceConfig(id="me", ref_audio=str(clip), ref_text="好" * 40)
+    VoiceBank(Mels()).add(voice, "voices[0]")  # type: ignore[arg-type]
+    _, warnings = load_profile(voice, "voices[0]")
+    assert reads == [str(clip)]
+    assert sum("the clip is 15.0 s" in w for w in warnings) == 1
+    assert not [r for r in caplog.records if "clipped" in r.getMessage()]  # the engine no longer warns too
+    stat = os.stat(clip)
+    os.utime(clip, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # edited: read again
+    load_profile(voice, "voices[0]")
+    assert reads == [str(clip)] * 2

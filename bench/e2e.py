@@ -38,8 +38,8 @@ def main() -> None:
 
     from bot.config import parse_config
     from bot.pipeline import Daemon
-    from bot.sinks.null import NullSink
-    from bot.sources.replay import ReplayChatSource
+    from bot.sinks.null.sink import NullSink
+    from bot.sources.replay.source import ReplayChatSource
 
     bm = BenchModel()
     dtype = "float16" if args.device == "cuda" else "float32"

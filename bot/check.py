@@ -61,12 +61,12 @@ def _source_login(cfg: Config) -> tuple[Callable[[], Any], str] | None:
     """A live source's credentials loader and what to say when it finds no login; None for others."""
     source = cfg.source
     if isinstance(source, BilibiliSource):
-        from bot.sources.bilibili_credentials import load_credentials
+        from bot.sources.bilibili.credentials import load_credentials
 
         note = "source: no Bilibili login (BILIBILI_SESSDATA): names are masked, muting cannot work"
         return lambda: load_credentials(source.credentials_file), note
     if isinstance(source, TwitchSource):
-        from bot.sources.twitch_credentials import load_twitch_credentials
+        from bot.sources.twitch.credentials import load_twitch_credentials
 
         note = "source: Twitch read anonymously (no TWITCH_OAUTH_TOKEN): command answers go to the log"
         return lambda: load_twitch_credentials(source.credentials_file), note
@@ -75,7 +75,7 @@ def _source_login(cfg: Config) -> tuple[Callable[[], Any], str] | None:
 
 def _check_output_device(out: SoundDeviceOutput) -> list[str]:
     """The named device must be there now (the daemon itself would wait for it to appear)."""
-    from bot.sinks.output_stream import find_output_device, list_output_devices
+    from bot.sinks.soundcard.output_stream import find_output_device, list_output_devices
 
     try:
         find_output_device(out.device, list_output_devices())

@@ -23,8 +23,8 @@ from bot.events import ChatEvent, EventKind, Role
 from bot.ledger import Ledger
 from bot.pipeline import Daemon
 from bot.playback import PlaybackEvent, Started
-from bot.sinks.output_stream import FakeStreamOpener
-from bot.sinks.soundcard import SoundCardSink
+from bot.sinks.soundcard.output_stream import FakeStreamOpener
+from bot.sinks.soundcard.sink import SoundCardSink
 from tests.test_pipeline import config
 
 Step = tuple[str, int]

@@ -8,17 +8,17 @@ from bot.protocols import ChatSource
 
 def make_source(cfg: ReplaySource | ConsoleSource | BilibiliSource | TwitchSource) -> ChatSource:
     if isinstance(cfg, ReplaySource):
-        from bot.sources.replay import ReplayChatSource
+        from bot.sources.replay.source import ReplayChatSource
 
         return ReplayChatSource(cfg.path, cfg.speed)
     if isinstance(cfg, BilibiliSource):
-        from bot.sources.bilibili import BilibiliChatSource
+        from bot.sources.bilibili.source import BilibiliChatSource
 
         return BilibiliChatSource(cfg)
     if isinstance(cfg, TwitchSource):
-        from bot.sources.twitch import TwitchChatSource
+        from bot.sources.twitch.source import TwitchChatSource
 
         return TwitchChatSource(cfg)
-    from bot.sources.console import ConsoleChatSource
+    from bot.sources.console.source import ConsoleChatSource
 
     return ConsoleChatSource(cfg.uname)

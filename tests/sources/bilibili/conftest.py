@@ -10,7 +10,7 @@ import pytest
 import trustme
 
 from bot.config import BilibiliSource
-from bot.sources.bilibili_fake_server import FakeBilibiliServer, loopback_session
+from bot.sources.bilibili.fake_server import FakeBilibiliServer, loopback_session
 
 HOSTS = [
     "api.live.bilibili.com",

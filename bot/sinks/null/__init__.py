@@ -1,0 +1,1 @@
+"""Speech discarded (or played to a sound card nobody hears)."""

@@ -1,0 +1,1 @@
+"""The sound card, through PortAudio."""

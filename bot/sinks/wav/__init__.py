@@ -1,0 +1,1 @@
+"""Utterances recorded into WAV files."""

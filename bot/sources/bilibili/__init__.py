@@ -1,0 +1,1 @@
+"""A Bilibili live room's chat."""

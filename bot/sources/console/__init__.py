@@ -1,0 +1,1 @@
+"""Chat typed on stdin."""

@@ -1,0 +1,1 @@
+"""Chat replayed from a JSONL file."""

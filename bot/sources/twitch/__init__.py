@@ -1,0 +1,1 @@
+"""A Twitch channel's chat."""

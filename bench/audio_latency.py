@@ -18,9 +18,8 @@ import time
 
 import numpy as np
 
-from bot.config import SoundDeviceOutput
 from bot.events import ChatEvent, SpeechRequest, Utterance
-from bot.sinks.soundcard import alsa_errors
+from bot.sinks.soundcard import SoundDeviceOutput, alsa_errors
 from bot.sinks.soundcard.sink import SoundCardSink
 from tests.conftest import speechlike
 from tests.sinks.soundcard.pulse import PulseServer

@@ -14,11 +14,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.config import SoundDeviceOutput, load_config
+from bot.config import load_config
 from bot.engine.fake import FakeSynthesizer
 from bot.http_api import HttpApi
 from bot.pipeline import Daemon
-from bot.sinks.soundcard import alsa_errors
+from bot.sinks.soundcard import SoundDeviceOutput, alsa_errors
 from bot.sinks.soundcard.output_stream import FillCallback, OutputStream
 from bot.sinks.soundcard.sink import SoundCardSink
 from bot.state_store import ModerationState, StateStore

@@ -32,10 +32,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.backoff import Backoff
-from bot.config import SoundDeviceOutput
 from bot.events import Pcm, SpeechRequest, Utterance
 from bot.playback import Ending, Finished, PlaybackReporter, Started, Unplayed
-from bot.sinks.soundcard import alsa_errors
+from bot.sinks.soundcard import SoundDeviceOutput, alsa_errors
 from bot.sinks.soundcard.levels import prepare
 from bot.sinks.soundcard.output_stream import OutputStream, StreamOpener, open_sounddevice_stream
 from bot.sinks.soundcard.ring import PcmRing

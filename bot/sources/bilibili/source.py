@@ -30,8 +30,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from bot.backoff import Backoff
-from bot.config import BilibiliSource
 from bot.events import ChatEvent, EventKind, Role
+from bot.sources.bilibili import BilibiliSource
 from bot.sources.bilibili.commands import (
     GiftMerger,
     GiftTally,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import trustme
 
-from bot.config import BilibiliSource
+from bot.sources.bilibili import BilibiliSource
 from bot.sources.bilibili.fake_server import FakeBilibiliServer, loopback_session
 
 HOSTS = [

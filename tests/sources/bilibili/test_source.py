@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 
 from bot.backoff import Backoff
-from bot.config import BilibiliSource, parse_config
+from bot.config import parse_config
 from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent, EventKind, Role
 from bot.pipeline import Daemon
+from bot.sources.bilibili import BilibiliSource
 from bot.sources.bilibili.fake_server import HEADER, OP_COMMAND, FakeBilibiliServer, pack, pack_commands
 from bot.sources.bilibili.source import BilibiliChatSource
 from tests.conftest import ZH_REF, ZH_TEXT

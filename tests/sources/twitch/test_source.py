@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 
 from bot.backoff import Backoff
-from bot.config import TwitchSource, parse_config
+from bot.config import parse_config
 from bot.engine.fake import FakeSynthesizer
 from bot.errors import ConfigError
 from bot.events import ChatEvent, EventKind, Role, Utterance
 from bot.pipeline import Daemon
 from bot.sinks.controls import ImmediateControls
+from bot.sources.twitch import TwitchSource
 from bot.sources.twitch.credentials import load_twitch_credentials
 from bot.sources.twitch.fake_server import FakeTwitchServer
 from bot.sources.twitch.source import TwitchChatSource

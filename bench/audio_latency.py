@@ -3,7 +3,7 @@
 Plays the same speech-like audio through the real path (SoundCardSink -> PortAudio -> ALSA pulse plugin
 -> a PulseAudio null sink, as tests/sinks/pulse.py sets up) while `--hogs` busy processes compete for the
 CPU (a synthesis burst, a browser, OBS), and counts what the audio server reported: PortAudio's output
-underflow flags plus ALSA's "underrun occurred" (bot/sinks/alsa_errors.py), and our own starvation.
+underflow flags plus ALSA's "underrun occurred" (bot/sinks/soundcard/alsa_errors.py), and our own starvation.
 
     PYTHONPATH=. python bench/audio_latency.py --seconds 30 --hogs 2
 """
@@ -18,12 +18,11 @@ import time
 
 import numpy as np
 
-from bot.config import SoundDeviceOutput
 from bot.events import ChatEvent, SpeechRequest, Utterance
-from bot.sinks import alsa_errors
-from bot.sinks.soundcard import SoundCardSink
+from bot.sinks.soundcard import SoundDeviceOutput, alsa_errors
+from bot.sinks.soundcard.sink import SoundCardSink
 from tests.conftest import speechlike
-from tests.sinks.pulse import PulseServer
+from tests.sinks.soundcard.pulse import PulseServer
 
 
 def hog(stop: float) -> None:

@@ -41,8 +41,8 @@ def main() -> None:
 
     from bot.config import parse_config
     from bot.pipeline import Daemon
-    from bot.sinks.null import NullSink
-    from bot.sources.replay import ReplayChatSource
+    from bot.sinks.null.sink import NullSink
+    from bot.sources.replay.source import ReplayChatSource
     from bot.testing.engine import warm_up
 
     bm = BenchModel()

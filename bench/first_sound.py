@@ -73,8 +73,8 @@ def main() -> None:
     from bot.engine.synthesizer import F5Synthesizer
     from bot.events import Utterance
     from bot.pipeline import Daemon
-    from bot.sinks.null import NullSink
-    from bot.sources.replay import ReplayChatSource
+    from bot.sinks.null.sink import NullSink
+    from bot.sources.replay.source import ReplayChatSource
     from bot.testing.engine import backend, warm_up
 
     class StampSink(NullSink):

@@ -134,7 +134,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     from bot.engine.synthesizer import F5Synthesizer
     from bot.http_api import HttpApi
     from bot.pipeline import Daemon
-    from bot.sinks.null import NullSink
+    from bot.sinks.null.sink import NullSink
 
     cfg = tiny_config(args.device)
     chat = SoakChat(args.rate)

@@ -2,28 +2,20 @@
 
 Checks what a first `run` would trip on: the schema, every voice's clip and transcript, the model,
 vocabulary and vocoder files (a local safetensors checkpoint is matched key by key and shape by shape
-against the architecture, reading only its header), the replay file, the named sound card and the state
-folder (writable, its state file readable). Filter rules (a bad regex) are checked by the schema itself.
+against the architecture, reading only its header), what the source's and the output's own checks find (the
+replay file, a live source's login, the named sound card: each type's package says) and the state folder
+(writable, its state file readable). Filter rules (a bad regex) are checked by the schema itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from bot.config import (
-    ARCHITECTURES,
-    HF_PREFIX,
-    Architecture,
-    BilibiliSource,
-    Config,
-    ReplaySource,
-    SoundDeviceOutput,
-    TwitchSource,
-)
+from bot.config import ARCHITECTURES, Architecture, Config
+from bot.config_fields import HF_PREFIX
 from bot.engine.reference import load_reference
 from bot.errors import UserError
+from bot.registry import OUTPUTS, SOURCES
 from bot.state_store import StateStore
 from bot.text import clean_text, is_speakable
 
@@ -41,49 +33,12 @@ def check_config(cfg: Config, name: str) -> tuple[list[str], list[str]]:
             problems.append(f"{name}: voices[{i}].ref_text: the transcript has nothing speakable in it")
     problems += [f"{name}: {p}" for p in _check_model(cfg, notes)]
     problems += [f"{name}: {p}" for p in _check_device(cfg, notes)]
-    if isinstance(cfg.source, ReplaySource) and not Path(cfg.source.path).is_file():
-        problems.append(f"{name}: source.path: file not found: {cfg.source.path}")
-    if (login := _source_login(cfg)) is not None:
-        loader, anonymous_note = login
-        try:
-            if not loader().logged_in:
-                notes.append(anonymous_note)
-        except UserError as err:
-            problems.append(f"{name}: {err}")
-    if isinstance(cfg.output, SoundDeviceOutput):
-        problems += [f"{name}: output.device: {p}" for p in _check_output_device(cfg.output)]
+    for findings in (SOURCES[cfg.source.type].check(cfg.source), OUTPUTS[cfg.output.type].check(cfg.output)):
+        problems += [f"{name}: {p}" for p in findings.problems]
+        notes += findings.notes
     if state_problem := StateStore(cfg.resolved_state_dir()).problem():
         problems.append(f"{name}: {state_problem}")
     return problems, [f"{name}: {n}" for n in notes]
-
-
-def _source_login(cfg: Config) -> tuple[Callable[[], Any], str] | None:
-    """A live source's credentials loader and what to say when it finds no login; None for others."""
-    source = cfg.source
-    if isinstance(source, BilibiliSource):
-        from bot.sources.bilibili_credentials import load_credentials
-
-        note = "source: no Bilibili login (BILIBILI_SESSDATA): names are masked, muting cannot work"
-        return lambda: load_credentials(source.credentials_file), note
-    if isinstance(source, TwitchSource):
-        from bot.sources.twitch_credentials import load_twitch_credentials
-
-        note = "source: Twitch read anonymously (no TWITCH_OAUTH_TOKEN): command answers go to the log"
-        return lambda: load_twitch_credentials(source.credentials_file), note
-    return None
-
-
-def _check_output_device(out: SoundDeviceOutput) -> list[str]:
-    """The named device must be there now (the daemon itself would wait for it to appear)."""
-    from bot.sinks.output_stream import find_output_device, list_output_devices
-
-    try:
-        find_output_device(out.device, list_output_devices())
-    except UserError as err:
-        return [str(err)]
-    except Exception as err:  # PortAudio missing or broken
-        return [f"cannot list audio outputs: {err}"]
-    return []
 
 
 def _check_model(cfg: Config, notes: list[str]) -> list[str]:

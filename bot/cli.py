@@ -121,7 +121,7 @@ def _check(cfg: Any, name: str) -> int:
 
 
 def _devices() -> int:
-    from bot.sinks.output_stream import list_output_devices
+    from bot.sinks.soundcard.output_stream import list_output_devices
 
     devices = list_output_devices()
     if not devices:

@@ -4,60 +4,26 @@ Why pydantic: unknown keys are rejected (a typo must not silently fall back to a
 carries its key path, and the same model documents the schema. `load_config` turns any failure into a
 `ConfigError` whose message is one line per problem, `config.yaml: voices[1].ref_audio: ...`.
 
-Paths are resolved against the folder of the config file, so a config can be moved with its voices.
-Two non-filesystem forms are understood:
-- `hf://owner/repo/path/in/repo` for files on the Hugging Face hub (downloaded on first use), and
-  `hf://owner/repo` for the vocoder's hub repo;
-- `f5-tts:relative/path` for files bundled inside the installed f5-tts package (its example voices).
+Paths are resolved against the folder of the config file, so a config can be moved with its voices
+(`hf://` and `f5-tts:` forms: bot/config_fields.py). `source:` and `output:` are not described here:
+each source and output type owns its settings model in its own package, and bot/registry.py lists them.
 """
 
 from __future__ import annotations
 
 import os
-from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import re2
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
+from bot.component import OutputSettings, SourceSettings
+from bot.config_fields import ConfigPath, Strict, check_template
 from bot.errors import ConfigError
+from bot.registry import OUTPUTS, SOURCES
 from bot.speech.language import Language
-
-HF_PREFIX = "hf://"
-F5_PREFIX = "f5-tts:"
-
-
-def resolve_path(value: str, base_dir: Path) -> str:
-    """Resolve a config path: hub and package references are kept or expanded, the rest made absolute."""
-    if value.startswith(HF_PREFIX):
-        return value
-    if value.startswith(F5_PREFIX):
-        return str(files("f5_tts").joinpath(value[len(F5_PREFIX) :]))
-    path = Path(os.path.expandvars(value)).expanduser()
-    return str(path if path.is_absolute() else (base_dir / path).resolve())
-
-
-def _resolve(value: str, info: ValidationInfo) -> str:
-    base = (info.context or {}).get("base_dir", Path.cwd())
-    return resolve_path(value, Path(base))
-
-
-ConfigPath = Annotated[str, Field(min_length=1), AfterValidator(_resolve)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Architecture(Strict):
@@ -185,149 +151,6 @@ class VoiceConfig(Strict):
         return self
 
 
-class ReplaySource(Strict):
-    """Chat lines from a JSONL file (one ChatEvent-shaped object, or a plain string, per line)."""
-
-    type: Literal["replay"]
-    path: ConfigPath
-    speed: float = Field(default=1.0, ge=0, description="time factor; 0 replays as fast as possible")
-
-
-class ConsoleSource(Strict):
-    """Chat lines typed on stdin, one message per line."""
-
-    type: Literal["console"]
-    uname: str = "console"
-
-
-def _check_template(template: str | None, fields: tuple[str, ...], key: str) -> None:
-    if template is None:
-        return
-    try:
-        template.format(**dict.fromkeys(fields, ""))
-    except (KeyError, IndexError, ValueError) as err:
-        raise ValueError(f"{key}: only {', '.join('{' + f + '}' for f in fields)} can be filled in ({err!r})") from None
-
-
-class BilibiliSource(Strict):
-    """A Bilibili live room's chat. Login cookies come from BILIBILI_* environment variables or
-    `credentials_file` (mode 0600), never from this file."""
-
-    type: Literal["bilibili"]
-    room_id: int = Field(gt=0, description="the number in the room's URL, live.bilibili.com/<room_id>")
-    credentials_file: ConfigPath | None = None
-    super_chats: bool = Field(default=True, description="read Super Chat messages")
-    gift_template: str | None = Field(default=None, description="e.g. '谢谢{uname}送的{count}个{gift}'; null = silent")
-    gift_min_yuan: float = Field(default=0.0, ge=0, description="thank only for gifts worth this much (free = 0)")
-    gift_merge_s: float = Field(default=3.0, gt=0, le=60, description="a combo within this window is one thank-you")
-    guard_template: str | None = Field(
-        default=None, description="e.g. '感谢{uname}{action}{role}' ({action}: 开通 or 续费); null = silent"
-    )
-    guard_renew_template: str | None = Field(
-        default=None, description="a renewal's own wording, e.g. '感谢{uname}续费{role}'; null = guard_template"
-    )
-    entry_template: str | None = Field(default=None, description="a viewer entered, e.g. '欢迎{uname}'; null = silent")
-    follow_template: str | None = Field(default=None, description="e.g. '感谢{uname}的关注'; null = silent")
-    share_template: str | None = Field(default=None, description="e.g. '感谢{uname}分享直播间'; null = silent")
-    live_template: str | None = Field(default=None, description="said when the room goes live; null = silent")
-    offline_template: str | None = Field(default=None, description="said when the room goes off air; null = silent")
-    silent_after_s: float = Field(default=70.0, ge=1, description="no data (not even a heartbeat reply): reconnect")
-    backoff_cap_s: float = Field(default=60.0, ge=1, le=600)
-    handoff_size: int = Field(default=1000, ge=1, le=100_000, description="events buffered for the filter")
-
-    @model_validator(mode="after")
-    def _templates(self) -> BilibiliSource:
-        _check_template(self.gift_template, ("uname", "gift", "count", "yuan"), "gift_template")
-        _check_template(self.guard_template, ("uname", "role", "action"), "guard_template")
-        _check_template(self.guard_renew_template, ("uname", "role", "action"), "guard_renew_template")
-        for key in ("entry_template", "follow_template", "share_template"):
-            _check_template(getattr(self, key), ("uname",), key)
-        for key in ("live_template", "offline_template"):
-            _check_template(getattr(self, key), (), key)
-        return self
-
-
-class TwitchSource(Strict):
-    """A Twitch channel's chat over IRC with TLS. With no token it reads anonymously (as `justinfan<n>`);
-    TWITCH_OAUTH_TOKEN and TWITCH_LOGIN, from the environment or `credentials_file` (mode 0600), never
-    from this file, let it answer moderator commands in the chat."""
-
-    type: Literal["twitch"]
-    channel: str = Field(pattern=r"^#?[A-Za-z0-9_]{2,25}$", description="the name in twitch.tv/<channel>")
-    host: str = "irc.chat.twitch.tv"
-    port: int = Field(default=6697, ge=1, le=65535, description="TLS")
-    credentials_file: ConfigPath | None = None
-    replies: bool = Field(default=True, description="answer moderator commands in the chat (needs a token)")
-    ping_every_s: float = Field(default=60.0, ge=1, le=600, description="quiet this long: send a PING")
-    silent_after_s: float = Field(default=150.0, ge=2, le=3600, description="no data at all: reconnect")
-    backoff_cap_s: float = Field(default=60.0, ge=1, le=600)
-    handoff_size: int = Field(default=1000, ge=1, le=100_000, description="events buffered for the filter")
-    sub_template: str | None = Field(
-        default=None, description="e.g. 'Thanks {uname} for the {plan} sub, {months} months!'; null = silent"
-    )
-    sub_messages: bool = Field(default=True, description="read what a viewer writes with their (re)sub")
-    gift_template: str | None = Field(
-        default=None, description="gifted subs, e.g. 'Thanks {uname} for {count} gifted subs!'; null = silent"
-    )
-    raid_template: str | None = Field(
-        default=None, description="e.g. 'Welcome, {uname} is raiding with {viewers} viewers!'; null = silent"
-    )
-    bits_template: str | None = Field(
-        default=None, description="a cheer with no words, e.g. 'Thanks {uname} for {bits} bits!'; null = silent"
-    )
-
-    @field_validator("channel")
-    @classmethod
-    def _channel(cls, value: str) -> str:
-        return value.removeprefix("#").lower()
-
-    @model_validator(mode="after")
-    def _checks(self) -> TwitchSource:
-        if self.silent_after_s <= self.ping_every_s:
-            raise ValueError("silent_after_s: must be longer than ping_every_s (a PING must get its chance)")
-        _check_template(self.sub_template, ("uname", "plan", "months"), "sub_template")
-        _check_template(self.gift_template, ("uname", "count", "plan"), "gift_template")
-        _check_template(self.raid_template, ("uname", "viewers"), "raid_template")
-        _check_template(self.bits_template, ("uname", "bits"), "bits_template")
-        return self
-
-
-class WavOutput(Strict):
-    """Record utterances: into one WAV file (`path` ends in .wav) or one file per utterance (a folder)."""
-
-    type: Literal["wav"]
-    path: ConfigPath
-    gap_ms: int = Field(default=300, ge=0, le=10_000)
-
-
-class NullOutput(Strict):
-    """Discards speech. `realtime: true` makes it a sound card nobody hears: each message takes its own
-    length to "play", so pause, skip, "now speaking" and the captions overlay behave as on a real card."""
-
-    type: Literal["null"]
-    realtime: bool = Field(default=False, description="play at the speed of sound instead of at once")
-    gap_ms: int = Field(default=250, ge=0, le=10_000, description="silence between utterances (realtime only)")
-
-
-class SoundDeviceOutput(Strict):
-    """The sound card, through PortAudio (sounddevice). `ishowtts-bot devices` lists what can be named."""
-
-    type: Literal["sounddevice"]
-    device: str | int | None = Field(
-        default=None, description="an output's index, or a case-insensitive part of its name; null = the default"
-    )
-    rate: int | None = Field(default=None, ge=8000, le=384_000, description="null = the device's native rate")
-    volume: float = Field(default=1.0, ge=0.0, le=4.0, description="linear gain on every voice; a limiter stops clips")
-    gap_ms: int = Field(default=250, ge=0, le=10_000, description="silence between utterances")
-    buffer_s: float = Field(default=10.0, ge=1.0, le=120.0, description="audio held ahead of the card")
-    latency: Literal["low", "high"] | float = Field(
-        default=0.1,
-        description="PortAudio's suggested latency, seconds or low | high. 0.1 plays without audio-server "
-        "underruns on a loaded 2-core machine (bench/audio_latency.py: `low` gave hundreds a minute); a skip "
-        "is heard this much later",
-    )
-
-
 def compile_linear(pattern: str, case_sensitive: bool = False) -> re2._Regexp[str]:
     """A streamer's regular expression, compiled by RE2: matching takes time linear in the text whatever
     the pattern (`(a+)+$` cannot backtrack for seconds), at the price of backreferences and lookarounds.
@@ -357,8 +180,8 @@ Regex = Annotated[str, Field(min_length=1), AfterValidator(_check_regex)]
 class BlocklistConfig(Strict):
     """Words (case-insensitive) and regular expressions matched on the normalised text."""
 
-    words: list[Annotated[str, Field(min_length=1)]] = []
-    regexes: list[Regex] = []
+    words: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    regexes: list[Regex] = Field(default_factory=list)
     action: Literal["drop", "replace"] = Field(default="drop", description="drop the message, or bleep the match")
     replacement: str = Field(default="哔", description="said instead of a blocked word when action is replace")
 
@@ -384,7 +207,7 @@ class TemplatesConfig(Strict):
     def _templates(self) -> TemplatesConfig:
         for key in ("danmaku", "super_chat", "gift", "guard", "system"):
             template = getattr(self, key)
-            _check_template(template, ("uname", "text"), key)
+            check_template(template, ("uname", "text"), key)
             if "{text}" not in template:
                 raise ValueError(f"{key}: must contain {{text}}")
         return self
@@ -507,22 +330,13 @@ class Config(Strict):
     engine: EngineConfig = EngineConfig()
     voices: list[VoiceConfig] = Field(min_length=1)
     default_voice: str | None = None
-    source: Annotated[ReplaySource | ConsoleSource | BilibiliSource | TwitchSource, Field(discriminator="type")]
-    output: Annotated[WavOutput | NullOutput | SoundDeviceOutput, Field(discriminator="type")]
+    source: Annotated[SourceSettings, SOURCES]
+    output: Annotated[OutputSettings, OUTPUTS]
     text: TextConfig = TextConfig()
     queue: QueueConfig = QueueConfig()
     moderation: ModerationConfig = ModerationConfig()
     http: HttpConfig = HttpConfig()
     state_dir: ConfigPath | None = Field(default=None, description="mutes, voices, audit log; default: see below")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _yaml_null_output(cls, data: Any) -> Any:
-        """`output: {type: null}` parses as YAML's null; it means the null sink."""
-        out = data.get("output") if isinstance(data, dict) else None
-        if isinstance(out, dict) and "type" in out and out["type"] is None:
-            data = {**data, "output": {**out, "type": "null"}}
-        return data
 
     @model_validator(mode="after")
     def _voices(self) -> Config:
@@ -556,13 +370,17 @@ class Config(Strict):
         raise ConfigError(f"unknown voice {voice_id!r} (configured: {', '.join(v.id for v in self.voices)})")
 
 
+_UNION_TAGS = {registry.slot: frozenset(registry.names) for registry in (SOURCES, OUTPUTS)}
+
+
 def _loc(loc: tuple[int | str, ...]) -> str:
-    """('voices', 1, 'ref_audio') -> 'voices[1].ref_audio'; pydantic's union tags are dropped."""
+    """('voices', 1, 'ref_audio') -> 'voices[1].ref_audio'; ('source', 'twitch', 'channel') ->
+    'source.channel': the type tag pydantic puts after `source`/`output` is dropped, whatever the type."""
     out = ""
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("replay", "console", "bilibili", "wav", "null", "sounddevice") or part.startswith("function-"):
+        elif part.startswith("function-") or (i == 1 and part in _UNION_TAGS.get(str(loc[0]), ())):
             continue
         else:
             out += f".{part}" if out else part

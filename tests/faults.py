@@ -69,7 +69,7 @@ def install(fault: str) -> None:
     import bot.health
     import bot.pipeline
     import bot.reload
-    import bot.sources.console
+    import bot.sources.console.source
 
     engine = types.ModuleType("bot.engine.synthesizer")
     engine.F5Synthesizer = fake_engine(load_s=120 if fault == "slow-load" else 0.0)  # type: ignore[attr-defined]
@@ -82,14 +82,14 @@ def install(fault: str) -> None:
     elif fault == "reader-swallows":
         daemon._read = swallow_one_cancellation(daemon._read)  # type: ignore[method-assign]
     elif fault == "reader-crashes":
-        real_events = bot.sources.console.ConsoleChatSource.events
+        real_events = bot.sources.console.source.ConsoleChatSource.events
 
         async def crashing(self: Any) -> AsyncIterator[Any]:
             async for event in real_events(self):
                 yield event
                 raise RuntimeError("injected reader bug")
 
-        bot.sources.console.ConsoleChatSource.events = crashing  # type: ignore[method-assign]
+        bot.sources.console.source.ConsoleChatSource.events = crashing  # type: ignore[method-assign]
     elif fault == "reloader-crashes":
 
         async def reload(self: Any) -> bool:

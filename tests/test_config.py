@@ -199,32 +199,6 @@ def test_bilibili_source_and_sound_card_output_parse(tmp_path: Path) -> None:
     assert cfg.output.type == "sounddevice" and cfg.output.device == 3
 
 
-@pytest.mark.parametrize(
-    ("source", "message"),
-    [
-        ({"type": "bilibili", "room_id": 0}, "config.yaml: source.room_id: Input should be greater than 0"),
-        (
-            {"type": "bilibili", "room_id": 1, "gift_template": "{who}"},
-            "config.yaml: source: gift_template: only {uname}, {gift}, {count}, {yuan} can be filled in",
-        ),
-        ({"type": "bilibili", "room_id": 1, "sessdata": "x"}, "config.yaml: source.sessdata: unknown key"),
-        (
-            {"type": "bilibili", "room_id": 1, "guard_renew_template": "{months}"},
-            "config.yaml: source: guard_renew_template: only {uname}, {role}, {action} can be filled in",
-        ),
-    ],
-)
-def test_bad_bilibili_settings_are_one_line(tmp_path: Path, source: dict[str, object], message: str) -> None:
-    data = {
-        "voices": [{"id": "zh", "ref_audio": "a.wav", "ref_text": "你好"}],
-        "source": source,
-        "output": {"type": "null"},
-    }
-    with pytest.raises(ConfigError) as err:
-        parse_config(data, tmp_path / "config.yaml")
-    assert str(err.value).startswith(message)
-
-
 def test_speech_settings_and_voice_languages(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, GOOD.replace("    gain_db: -3\n", "    gain_db: -3\n    lang: en\n")))
     assert [v.lang for v in cfg.voices] == [None, "en"]

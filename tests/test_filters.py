@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from bot.config import BlocklistConfig, RateLimitConfig, TemplatesConfig, TextConfig
 from bot.events import ChatEvent, EventKind, Priority, Role, SpeechRequest
 from bot.filters import MAX_NAME_CHARS, Dropped, MessageFilter, priority_of
-from bot.sources.bilibili_commands import map_command
+from bot.sources.bilibili.commands import map_command
 
 SAMPLES = Path(__file__).parent / "sources" / "fixtures" / "live-cmd-subset.jsonl"
 

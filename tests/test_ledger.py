@@ -17,14 +17,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.backoff import Backoff
-from bot.config import SoundDeviceOutput
 from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent, EventKind, Role
 from bot.ledger import Ledger
 from bot.pipeline import Daemon
 from bot.playback import PlaybackEvent, Started
-from bot.sinks.output_stream import FakeStreamOpener
-from bot.sinks.soundcard import SoundCardSink
+from bot.sinks.soundcard import SoundDeviceOutput
+from bot.sinks.soundcard.output_stream import FakeStreamOpener
+from bot.sinks.soundcard.sink import SoundCardSink
 from tests.test_pipeline import config
 
 Step = tuple[str, int]

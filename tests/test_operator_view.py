@@ -14,13 +14,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.config import SoundDeviceOutput, load_config
+from bot.config import load_config
 from bot.engine.fake import FakeSynthesizer
 from bot.http_api import HttpApi
 from bot.pipeline import Daemon
-from bot.sinks import alsa_errors
-from bot.sinks.output_stream import FillCallback, OutputStream
-from bot.sinks.soundcard import SoundCardSink
+from bot.sinks.soundcard import SoundDeviceOutput, alsa_errors
+from bot.sinks.soundcard.output_stream import FillCallback, OutputStream
+from bot.sinks.soundcard.sink import SoundCardSink
 from bot.state_store import ModerationState, StateStore
 from tests.conftest import ZH_REF
 from tests.test_reload import Chat, until, write_config
@@ -72,7 +72,7 @@ def test_alsa_complaints_are_counted_not_printed() -> None:
     prints "ALSA lib ... Unknown PCM" on stderr — unless the handler is installed."""
     probe = (
         "import ctypes, ctypes.util, sys\n"
-        "from bot.sinks import alsa_errors\n"
+        "from bot.sinks.soundcard import alsa_errors\n"
         "if sys.argv[1] == 'quiet': assert alsa_errors.capture()\n"
         "lib = ctypes.CDLL(ctypes.util.find_library('asound'))\n"
         "pcm = ctypes.c_void_p()\n"

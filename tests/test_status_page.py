@@ -9,12 +9,13 @@ import asyncio
 import os
 from pathlib import Path
 
-from bot.config import HttpConfig, NullOutput
+from bot.config import HttpConfig
 from bot.control import Skip
 from bot.engine.fake import FakeSynthesizer
 from bot.http_api import HttpApi
 from bot.pipeline import Daemon
 from bot.sinks import make_sink
+from bot.sinks.null import NullOutput
 from tests.browser import Browser
 from tests.test_http_api import TOKEN, OpenSource
 from tests.test_pipeline import config

@@ -17,7 +17,7 @@ from bot.engine.fake import FakeSynthesizer
 from bot.pipeline import Daemon
 from bot.playback import Ending, Finished, PlaybackEvent, Started, Unplayed
 from bot.sinks import make_sink
-from bot.sinks.levels import StreamedLevels, prepare
+from bot.sinks.soundcard.levels import StreamedLevels, prepare
 from bot.sources import make_source
 from tests.conftest import ZH_REF, ZH_TEXT, make_tiny_synthesizer
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import torch
 
-from bot.config import HF_PREFIX, Architecture, ModelConfig
+from bot.config import Architecture, ModelConfig
+from bot.config_fields import HF_PREFIX
 from bot.engine.f5_imports import ensure_f5_importable
 from bot.errors import ModelError
 

@@ -1,26 +1,17 @@
-"""Audio sinks: where utterances go. `make_sink` picks one from the config."""
+"""Audio sinks: where utterances go, one package per `output: {type: ...}`; bot/registry.py lists them,
+and `make_sink` builds the configured one with its type's own factory."""
 
 from __future__ import annotations
 
-from bot.config import NullOutput, SoundDeviceOutput, WavOutput
-from bot.protocols import AudioSink
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.component import OutputSettings
+    from bot.protocols import AudioSink
 
 
-def make_sink(cfg: WavOutput | NullOutput | SoundDeviceOutput, stale_after_s: float | None = None) -> AudioSink:
-    if isinstance(cfg, WavOutput):
-        from bot.sinks.wav import WavSink
+def make_sink(settings: OutputSettings, stale_after_s: float | None = None) -> AudioSink:
+    """`stale_after_s`: see OutputComponent."""
+    from bot.registry import OUTPUTS  # here, not above: the registry imports every package under this one
 
-        return WavSink(cfg.path, cfg.gap_ms)
-    if isinstance(cfg, SoundDeviceOutput):
-        from bot.sinks.soundcard import SoundCardSink
-
-        return SoundCardSink(cfg, stale_after_s=stale_after_s)
-    if cfg.realtime:
-        from bot.sinks.output_stream import open_clock_stream
-        from bot.sinks.soundcard import SoundCardSink
-
-        card = SoundDeviceOutput(type="sounddevice", gap_ms=cfg.gap_ms)
-        return SoundCardSink(card, opener=open_clock_stream, stale_after_s=stale_after_s)
-    from bot.sinks.null import NullSink
-
-    return NullSink()
+    return OUTPUTS[settings.type].make(settings, stale_after_s)

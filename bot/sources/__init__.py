@@ -1,24 +1,16 @@
-"""Chat sources: where messages come from. `make_source` picks one from the config."""
+"""Chat sources: where messages come from, one package per `source: {type: ...}`; bot/registry.py lists
+them, and `make_source` builds the configured one with its type's own factory."""
 
 from __future__ import annotations
 
-from bot.config import BilibiliSource, ConsoleSource, ReplaySource, TwitchSource
-from bot.protocols import ChatSource
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.component import SourceSettings
+    from bot.protocols import ChatSource
 
 
-def make_source(cfg: ReplaySource | ConsoleSource | BilibiliSource | TwitchSource) -> ChatSource:
-    if isinstance(cfg, ReplaySource):
-        from bot.sources.replay import ReplayChatSource
+def make_source(settings: SourceSettings) -> ChatSource:
+    from bot.registry import SOURCES  # here, not above: the registry imports every package under this one
 
-        return ReplayChatSource(cfg.path, cfg.speed)
-    if isinstance(cfg, BilibiliSource):
-        from bot.sources.bilibili import BilibiliChatSource
-
-        return BilibiliChatSource(cfg)
-    if isinstance(cfg, TwitchSource):
-        from bot.sources.twitch import TwitchChatSource
-
-        return TwitchChatSource(cfg)
-    from bot.sources.console import ConsoleChatSource
-
-    return ConsoleChatSource(cfg.uname)
+    return SOURCES[settings.type].make(settings)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.events import ChatEvent, EventKind, Role
-from bot.sources.bilibili_commands import (
+from bot.sources.bilibili.commands import (
     GiftMerger,
     GiftTally,
     GuardMerger,
@@ -23,7 +23,7 @@ from bot.sources.bilibili_commands import (
     Skipped,
     map_command,
 )
-from bot.sources.bilibili_protobuf import (
+from bot.sources.bilibili.protobuf import (
     GiftBroadcast,
     GiftItem,
     InteractWord,
@@ -31,11 +31,11 @@ from bot.sources.bilibili_protobuf import (
     encode_send_gift_v2,
 )
 
-SAMPLES = Path(__file__).parent / "fixtures" / "live-cmd-subset.jsonl"
+SAMPLES = Path(__file__).parents[1] / "fixtures" / "live-cmd-subset.jsonl"
 """Picked from ../shared/bilibili/live-cmd-samples.jsonl (sjh8130/bili_danmaku's protocol notebook, masked):
 every DANMU_MSG variant, the moderation and live-state commands, and 30 kinds the bot ignores."""
-ALL_SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "bilibili" / "live-cmd-samples.jsonl"
-PAID = Path(__file__).parent / "fixtures" / "bilibili-paid-and-withdrawn.jsonl"
+ALL_SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "bilibili" / "live-cmd-samples.jsonl"
+PAID = Path(__file__).parents[1] / "fixtures" / "bilibili-paid-and-withdrawn.jsonl"
 """Super chats and their twin and deletion, guard toasts, recalls, lottery danmaku: sources in fixtures/SOURCES.md."""
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from bot.engine.fake import FakeSynthesizer
 from bot.pipeline import Daemon
-from bot.sources.replay import ReplayChatSource, parse_line
+from bot.sources.replay.source import ReplayChatSource, parse_line
 from tests.test_pipeline import RecordingSink, config
 
 DEEP = "[" * 100_000 + "]" * 100_000

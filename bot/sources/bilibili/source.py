@@ -12,7 +12,7 @@ Commands are mapped synchronously in the library's dispatch (`bilibili_commands.
 the many kinds we ignore) and handed to the pipeline through a bounded queue: the reader never waits on
 the rest of the pipeline, and overflow is dropped and counted.
 
-Library internals this relies on (each covered by tests/sources/test_bilibili.py against a fake server):
+Library internals this relies on (each covered by tests/sources/bilibili/test_source.py against a fake server):
 the `ALL` event with `{"type", "data"}` payloads, `get_status()`'s codes, `get_live_room().get_ruid()`
 after connecting, and three private attributes: `_LiveDanmaku__handle_data` (wrapped so a bad frame is
 skipped instead of ending the connection), `_LiveDanmaku__tasks` (its heartbeat tasks) and
@@ -30,9 +30,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from bot.backoff import Backoff
-from bot.config import BilibiliSource
 from bot.events import ChatEvent, EventKind, Role
-from bot.sources.bilibili_commands import (
+from bot.sources.bilibili import BilibiliSource
+from bot.sources.bilibili.commands import (
     GiftMerger,
     GiftTally,
     GuardMerger,
@@ -43,7 +43,7 @@ from bot.sources.bilibili_commands import (
     Skipped,
     map_command,
 )
-from bot.sources.bilibili_credentials import BiliCredentials, load_credentials
+from bot.sources.bilibili.credentials import BiliCredentials, load_credentials
 from bot.sources.recent_ids import RecentIds
 
 log = logging.getLogger(__name__)

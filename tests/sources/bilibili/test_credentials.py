@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigError
-from bot.sources.bilibili_credentials import load_credentials
+from bot.sources.bilibili.credentials import load_credentials
 
 SECRET = "SESSDATA-SECRET-0123456789"
 

@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.sinks.ring import PcmRing
+from bot.sinks.soundcard.ring import PcmRing
 
 
 def ramp(n: int, start: int = 0) -> np.ndarray:

@@ -37,13 +37,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.backoff import Backoff
-from bot.config import SoundDeviceOutput
 from bot.events import Pcm, SpeechRequest, Utterance
 from bot.playback import Ending, Finished, PlaybackReporter, Started, Unplayed
-from bot.sinks import alsa_errors
-from bot.sinks.levels import StreamedLevels, prepare
-from bot.sinks.output_stream import OutputStream, StreamOpener, open_sounddevice_stream
-from bot.sinks.ring import PcmRing
+from bot.sinks.soundcard import SoundDeviceOutput, alsa_errors
+from bot.sinks.soundcard.levels import StreamedLevels, prepare
+from bot.sinks.soundcard.output_stream import OutputStream, StreamOpener, open_sounddevice_stream
+from bot.sinks.soundcard.ring import PcmRing
 from bot.sinks.streamed import drop_rest, rest_of
 
 log = logging.getLogger(__name__)

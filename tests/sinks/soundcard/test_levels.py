@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from bot.sinks.levels import CEILING, limit, prepare, resample
+from bot.sinks.soundcard.levels import CEILING, limit, prepare, resample
 
 
 def sine(freq: float, seconds: float, rate: int, amp: float = 0.5) -> np.ndarray:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import trustme
 
-from bot.config import BilibiliSource
-from bot.sources.bilibili_fake_server import FakeBilibiliServer, loopback_session
+from bot.sources.bilibili import BilibiliSource
+from bot.sources.bilibili.fake_server import FakeBilibiliServer, loopback_session
 
 HOSTS = [
     "api.live.bilibili.com",

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from bot.backoff import Backoff
-from bot.config import SoundDeviceOutput
 from bot.events import ChatEvent, SpeechRequest, Utterance
 from bot.playback import Ending, Finished, PlaybackEvent, Started, Unplayed
-from bot.sinks import soundcard
-from bot.sinks.output_stream import FakeOutputStream, FakeStreamOpener
-from bot.sinks.ring import PcmRing
-from bot.sinks.soundcard import FADE_S, SoundCardSink
+from bot.sinks.soundcard import SoundDeviceOutput
+from bot.sinks.soundcard import sink as soundcard
+from bot.sinks.soundcard.output_stream import FakeOutputStream, FakeStreamOpener
+from bot.sinks.soundcard.ring import PcmRing
+from bot.sinks.soundcard.sink import FADE_S, SoundCardSink
 
 RATE = 24_000
 

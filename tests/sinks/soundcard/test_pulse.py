@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 import soxr
 
-from bot.config import SoundDeviceOutput
 from bot.events import SAMPLE_RATE, ChatEvent, SpeechRequest, Utterance
-from bot.sinks.soundcard import SoundCardSink
+from bot.sinks.soundcard import SoundDeviceOutput
+from bot.sinks.soundcard.sink import SoundCardSink
 from tests.conftest import make_tiny_synthesizer
-from tests.sinks.pulse import FLOOR, RATE, PulseServer, missing_tools
+from tests.sinks.soundcard.pulse import FLOOR, RATE, PulseServer, missing_tools
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.events import ChatEvent
-from bot.sources.bilibili_commands import map_command
-from bot.sources.bilibili_fake_server import OP_COMMAND, pack
-from bot.sources.twitch_irc import parse_line, to_event
-from tests.sources.test_bilibili import live_daemon, spoken
-from tests.sources.test_bilibili_commands import danmu
-from tests.sources.test_twitch import until
+from bot.sources.bilibili.commands import map_command
+from bot.sources.bilibili.fake_server import OP_COMMAND, pack
+from bot.sources.twitch.irc import parse_line, to_event
+from tests.sources.bilibili.test_commands import danmu
+from tests.sources.bilibili.test_source import live_daemon, spoken
+from tests.sources.twitch.test_source import until
 
 Tls = tuple[ssl.SSLContext, ssl.SSLContext]
 HALF = "\ud83d"  # the first half of 😀: JSON may carry it escaped, no UTF-8 encoder accepts it

@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.events import ChatEvent, EventKind, Role
-from bot.sources.twitch_irc import Alert, Skipped, parse_line, to_event, unescape_tag
+from bot.sources.twitch.irc import Alert, Skipped, parse_line, to_event, unescape_tag
 
 CH = "dallas"
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 CAPTURES = (FIXTURES / "twitch-hype-chat-and-legacy-resub.txt").read_text(encoding="utf-8").splitlines()
 """A Hype Chat (Chatterino's snapshot) and a resub with only msg-param-months (go-twitch-irc's tests): see
 fixtures/SOURCES.md."""

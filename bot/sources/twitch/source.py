@@ -27,10 +27,10 @@ from collections import Counter, deque
 from collections.abc import AsyncIterator, Mapping
 
 from bot.backoff import Backoff
-from bot.config import TwitchSource
 from bot.events import ChatEvent, EventKind
-from bot.sources.twitch_credentials import TwitchCredentials, load_twitch_credentials
-from bot.sources.twitch_irc import MAX_LINE_BYTES, Alert, IrcMessage, Skipped, parse_line, to_event
+from bot.sources.twitch import TwitchSource
+from bot.sources.twitch.credentials import TwitchCredentials, load_twitch_credentials
+from bot.sources.twitch.irc import MAX_LINE_BYTES, Alert, IrcMessage, Skipped, parse_line, to_event
 
 log = logging.getLogger(__name__)
 

@@ -18,16 +18,17 @@ from typing import Any
 import pytest
 
 from bot.backoff import Backoff
-from bot.config import BilibiliSource, parse_config
+from bot.config import parse_config
 from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent, EventKind, Role
 from bot.pipeline import Daemon
-from bot.sources.bilibili import BilibiliChatSource
-from bot.sources.bilibili_fake_server import HEADER, OP_COMMAND, FakeBilibiliServer, pack, pack_commands
+from bot.sources.bilibili import BilibiliSource
+from bot.sources.bilibili.fake_server import HEADER, OP_COMMAND, FakeBilibiliServer, pack, pack_commands
+from bot.sources.bilibili.source import BilibiliChatSource
 from tests.conftest import ZH_REF, ZH_TEXT
-from tests.sources.conftest import start_server
-from tests.sources.test_bilibili_commands import danmu, gift, interact_v2, v2_gift
-from tests.sources.test_twitch import RecordingSink, until
+from tests.sources.bilibili.conftest import start_server
+from tests.sources.bilibili.test_commands import danmu, gift, interact_v2, v2_gift
+from tests.sources.twitch.test_source import RecordingSink, until
 
 Tls = tuple[ssl.SSLContext, ssl.SSLContext]
 
@@ -60,7 +61,7 @@ class Running:
 @asynccontextmanager
 async def running(tls: Tls, cfg: BilibiliSource, consume: bool = True) -> AsyncIterator[Running]:
     server = await start_server(tls)
-    from bot.sources.bilibili_fake_server import loopback_session
+    from bot.sources.bilibili.fake_server import loopback_session
 
     source = BilibiliChatSource(
         cfg,
@@ -96,7 +97,7 @@ async def test_bootstrap_auth_and_danmaku_in_every_packing(tls: Tls, source_cfg:
 async def test_the_real_captures_stream_through_without_harm(
     tls: Tls, source_cfg: Callable[..., BilibiliSource]
 ) -> None:
-    from tests.sources.test_bilibili_commands import SAMPLES
+    from tests.sources.bilibili.test_commands import SAMPLES
 
     cmds = [json.loads(line) for line in SAMPLES.read_text(encoding="utf-8").splitlines()]
     async with running(tls, source_cfg()) as run:
@@ -298,7 +299,7 @@ async def live_daemon(tls: Tls, tmp_path: Path, **source: Any) -> AsyncIterator[
         tmp_path / "config.yaml",
     )
     assert isinstance(cfg.source, BilibiliSource)
-    from bot.sources.bilibili_fake_server import loopback_session
+    from bot.sources.bilibili.fake_server import loopback_session
 
     bili = BilibiliChatSource(
         cfg.source,

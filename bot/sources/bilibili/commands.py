@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bot.events import ChatEvent, EventKind, Role
-from bot.sources.bilibili_protobuf import BadPayload, decode_interact_word_v2, decode_send_gift_v2
+from bot.sources.bilibili.protobuf import BadPayload, decode_interact_word_v2, decode_send_gift_v2
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from bot.events import ChatEvent, SpeechRequest, Utterance
-from bot.sinks.wav import WavSink
+from bot.sinks.wav.sink import WavSink
 
 
 def utterance(seconds: float) -> Utterance:

@@ -16,17 +16,18 @@ from typing import Any
 import pytest
 
 from bot.backoff import Backoff
-from bot.config import TwitchSource, parse_config
+from bot.config import parse_config
 from bot.engine.fake import FakeSynthesizer
 from bot.errors import ConfigError
 from bot.events import ChatEvent, EventKind, Role, Utterance
 from bot.pipeline import Daemon
 from bot.sinks.controls import ImmediateControls
-from bot.sources.twitch import TwitchChatSource
-from bot.sources.twitch_credentials import load_twitch_credentials
-from bot.sources.twitch_fake_server import FakeTwitchServer
+from bot.sources.twitch import TwitchSource
+from bot.sources.twitch.credentials import load_twitch_credentials
+from bot.sources.twitch.fake_server import FakeTwitchServer
+from bot.sources.twitch.source import TwitchChatSource
 from tests.conftest import ZH_REF, ZH_TEXT
-from tests.sources.test_twitch_irc import CAPTURES, privmsg, usernotice
+from tests.sources.twitch.test_irc import CAPTURES, privmsg, usernotice
 
 Tls = tuple[ssl.SSLContext, ssl.SSLContext]
 TOKEN = "abcdef0123456789abcdef0123456"
@@ -342,7 +343,7 @@ async def test_moderators_command_the_daemon_from_twitch_chat(tls: Tls, tmp_path
 async def test_a_bug_on_one_line_reconnects_instead_of_ending_the_source(
     tls: Tls, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.sources import twitch
+    from bot.sources.twitch import source as twitch
 
     real = twitch.to_event
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from bot.errors import UserError
 from bot.events import SAMPLE_RATE, Pcm
-from bot.sinks import alsa_errors
+from bot.sinks.soundcard import alsa_errors
 
 log = logging.getLogger(__name__)
 

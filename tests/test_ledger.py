@@ -24,7 +24,7 @@ from bot.pipeline import Daemon
 from bot.playback import PlaybackEvent, Started
 from bot.sinks.soundcard import SoundDeviceOutput
 from bot.sinks.soundcard.output_stream import FakeStreamOpener
-from bot.sinks.soundcard.sink import SoundCardSink
+from bot.sinks.soundcard.sink import POLL_S, SoundCardSink
 from tests.test_pipeline import config
 
 Step = tuple[str, int]
@@ -79,10 +79,15 @@ class Script:
         self.forbidden |= matches - set(self.heard)
         return ChatEvent(text=text, uid=99, uname="mod", role=Role.MODERATOR)
 
-    async def play(self, blocks: int) -> None:
+    async def play(self, blocks: int, observed: bool = True) -> None:
+        """The card plays `blocks` × 10 ms; `observed`: then wait until the sink has looked at the card's
+        position (its tracker polls every POLL_S, and its timer falls due before ours), so what the
+        card read before the next step is "heard" before that step, as it was in fact."""
         for _ in range(blocks):
             self.opener.current.advance(0.01)
             await asyncio.sleep(0.0005)
+        if observed:
+            await asyncio.sleep(POLL_S * 1.5)
 
     async def events(self) -> AsyncIterator[ChatEvent]:
         for verb, n in self.steps:
@@ -109,7 +114,7 @@ class Script:
         for _ in range(3000):  # let everything still waiting be heard to its end (or dropped)
             if self.ledger.open == 0 and self.daemon.hearing.current is None:
                 break
-            await self.play(5)
+            await self.play(5, observed=False)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -120,6 +125,8 @@ class Script:
 @example([("say", 2), ("wait", 5), ("recall", 0), ("play", 40)])
 # Withdrawn while the card holds it: pending, or written ahead of the one being heard.
 @example([("say", 1), ("say", 2), ("say", 3), ("wait", 5), ("wait", 5), ("wait", 5), ("play", 15), ("mute", 2)])
+# The card begins one just before a mute comes (between two of the sink's looks at it): it was heard first.
+@example([("say", 1)] + [("wait", 5)] * 12 + [("play", 1), ("mute", 1), ("play", 40)])
 @example([("pause", 0), ("say", 1), ("say", 2), ("wait", 5), ("wait", 5), ("clear", 0), ("resume", 0)])
 def test_every_message_ends_once_replies_agree_and_nothing_withdrawn_is_heard(steps: list[Step]) -> None:
     opener = FakeStreamOpener()

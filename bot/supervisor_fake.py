@@ -11,6 +11,7 @@ import heapq
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from bot.supervisor import ConnectFailed, Ended, Heard
 
@@ -118,7 +119,7 @@ class FakeConnection:
 
     async def _nap(self, seconds: float | None) -> None:
         """Sleep on the clock, or until `drop`."""
-        waits = {asyncio.ensure_future(self._drop.wait())}
+        waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._drop.wait())}
         if seconds is not None:
             waits.add(asyncio.ensure_future(self._clock.sleep(seconds)))
         try:

@@ -5,6 +5,7 @@ connection, rate-limited failure lines, a clean cancel in every phase, and the c
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 from collections import Counter
@@ -58,7 +59,7 @@ async def test_failures_back_off_with_full_jitter_and_a_stable_link_resets_it() 
         while not sup.connected:
             await clock.advance(0.05)
         made_at = [link.made_at for link in links.made]
-        gaps = [b - a for a, b in zip(made_at, made_at[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(made_at)]
         bounds = [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]  # base 1 s doubling, capped at 8 s
         assert all(0 <= gap <= bound + 0.05 for gap, bound in zip(gaps, bounds, strict=True)), gaps
         assert len({round(g, 2) for g in gaps}) > 1  # jittered, not a fixed ladder

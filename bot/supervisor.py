@@ -236,6 +236,47 @@ class Supervisor:
                 await asyncio.wait({task})
 
 
+def chat_supervisor(
+    name: str,
+    what: str,
+    factory: ConnectionFactory,
+    log: logging.Logger,
+    backoff: Backoff | None,
+    backoff_cap_s: float,
+    silent_after_s: float,
+) -> Supervisor:
+    """A chat server's link: backoff from 1 s up to the streamer's cap, reset after a minute up; every end
+    logged as `NAME: connection to WHAT ended (REASON); reconnecting in N s`."""
+    ended = f"{name}: connection to {what} ended ({{reason}}); reconnecting in {{delay:.1f}} s"
+    return Supervisor(
+        name,
+        factory,
+        backoff or Backoff(base_s=1.0, cap_s=backoff_cap_s, stable_s=60.0),
+        Wording(lost=ended, failed=ended),
+        log,
+        silent_after_s=silent_after_s,
+    )
+
+
+class SupervisedChat:
+    """What a chat source kept by a supervisor shows of its link: connected now (READY=1, /healthz), how
+    often it connected (the reconnects metric), and why recent connections ended."""
+
+    _supervisor: Supervisor
+
+    @property
+    def connected(self) -> bool:
+        return self._supervisor.connected
+
+    @property
+    def connects(self) -> int:
+        return self._supervisor.stats.connects
+
+    @property
+    def reconnect_reasons(self) -> list[str]:
+        return list(self._supervisor.stats.reasons)
+
+
 class Handoff(Generic[T]):
     """A bounded queue from a link's reader to the pipeline. `put` never waits (the reader serves the
     connection's heartbeats and must not stall behind a slow consumer): what does not fit is dropped and

@@ -44,7 +44,7 @@ from bot.sources.bilibili.commands import (
 )
 from bot.sources.bilibili.credentials import BiliCredentials, load_credentials
 from bot.sources.recent_ids import RecentIds
-from bot.supervisor import ConnectFailed, Ended, Handoff, Heard, Supervisor, Wording
+from bot.supervisor import ConnectFailed, Ended, Handoff, Heard, SupervisedChat, chat_supervisor
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class _LastWords(logging.Handler):
         self.last = str(record.msg)[:200]
 
 
-class BilibiliChatSource:
+class BilibiliChatSource(SupervisedChat):
     def __init__(
         self,
         cfg: BilibiliSource,
@@ -122,14 +122,14 @@ class BilibiliChatSource:
         self.owner_uid = 0
         self._factory = client_factory
         self._session_factory = session_factory
-        ended = f"bilibili: connection to room {cfg.room_id} ended ({{reason}}); reconnecting in {{delay:.1f}} s"
-        self._supervisor = Supervisor(
+        self._supervisor = chat_supervisor(
             "bilibili",
+            f"room {cfg.room_id}",
             lambda heard: _RoomConnection(self, heard),
-            backoff or Backoff(base_s=1.0, cap_s=cfg.backoff_cap_s, stable_s=60.0),
-            Wording(lost=ended, failed=ended),
             log,
-            silent_after_s=cfg.silent_after_s,
+            backoff,
+            cfg.backoff_cap_s,
+            cfg.silent_after_s,
         )
         self._handoff: Handoff[ChatEvent] = Handoff(cfg.handoff_size, self.drops)
         self._gifts = GiftMerger(cfg.gift_merge_s)
@@ -137,18 +137,6 @@ class BilibiliChatSource:
         self._paid_ids = RecentIds(PAID_ID_WINDOW_S)
         self._warned_login = False
         self.live: bool | None = None
-
-    @property
-    def connected(self) -> bool:
-        return self._supervisor.connected
-
-    @property
-    def connects(self) -> int:
-        return self._supervisor.stats.connects
-
-    @property
-    def reconnect_reasons(self) -> list[str]:
-        return list(self._supervisor.stats.reasons)
 
     async def events(self) -> AsyncIterator[ChatEvent]:
         if self._session_factory is not None:

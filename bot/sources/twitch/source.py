@@ -32,7 +32,7 @@ from bot.events import ChatEvent, EventKind
 from bot.sources.twitch import TwitchSource
 from bot.sources.twitch.credentials import TwitchCredentials, load_twitch_credentials
 from bot.sources.twitch.irc import MAX_LINE_BYTES, Alert, IrcMessage, Skipped, parse_line, to_event
-from bot.supervisor import ConnectFailed, Ended, Handoff, Heard, Supervisor, Wording
+from bot.supervisor import ConnectFailed, Ended, Handoff, Heard, SupervisedChat, chat_supervisor
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ locked out of the chat."""
 _MSG_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
-class TwitchChatSource:
+class TwitchChatSource(SupervisedChat):
     def __init__(
         self,
         cfg: TwitchSource,
@@ -58,32 +58,19 @@ class TwitchChatSource:
         self.ignored = 0
         self.replies_sent = 0
         self._ssl = ssl_context or ssl.create_default_context()
-        ended = f"twitch: connection to #{cfg.channel} ended ({{reason}}); reconnecting in {{delay:.1f}} s"
-        self._supervisor = Supervisor(
+        self._supervisor = chat_supervisor(
             "twitch",
+            f"#{cfg.channel}",
             lambda heard: _IrcConnection(self, heard),
-            backoff or Backoff(base_s=1.0, cap_s=cfg.backoff_cap_s, stable_s=60.0),
-            Wording(lost=ended, failed=ended),
             log,
-            silent_after_s=cfg.silent_after_s,
+            backoff,
+            cfg.backoff_cap_s,
+            cfg.silent_after_s,
         )
         self._handoff: Handoff[ChatEvent] = Handoff(cfg.handoff_size, self.drops)
         self._writer: asyncio.StreamWriter | None = None
         self._nick = ""
         self._sent_at: deque[float] = deque(maxlen=REPLIES_PER_30S)
-
-    @property
-    def connected(self) -> bool:
-        """Joined to the channel now."""
-        return self._supervisor.connected
-
-    @property
-    def connects(self) -> int:
-        return self._supervisor.stats.connects
-
-    @property
-    def reconnect_reasons(self) -> list[str]:
-        return list(self._supervisor.stats.reasons)
 
     async def events(self) -> AsyncIterator[ChatEvent]:
         if not self.creds.logged_in:

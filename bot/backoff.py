@@ -38,6 +38,11 @@ class Backoff:
         self.attempt = min(self.attempt + 1, 32)
         return self._rng.uniform(0, bound)
 
+    def soon(self) -> float:
+        """A wait under a second that leaves the backoff as it is: for a peer that asked us to come back
+        (maintenance, not trouble), jittered so a fleet of clients does not return at once."""
+        return self._rng.uniform(0, 1.0)
+
     def connected(self) -> None:
         """The attempt worked; the backoff resets if it stays up for `stable_s`."""
         self._up_since = self._clock()

@@ -7,8 +7,9 @@ The feeder writes an utterance into the ring as soon as it is handed over (playb
 starts the next one only when the previous one is about to end (`LEAD_S`), so a pause takes effect at the
 next utterance boundary and a skip only ever has the current utterance to cut.
 
-A supervisor task watches the stream: if it stops on its own (device unplugged, audio server restarted) or
-its callback stops coming, the stream is closed and reopened with jittered backoff, re-scanning devices.
+The bot's one supervisor (`bot/supervisor.py`) keeps the stream: if it stops on its own (device unplugged,
+audio server restarted) or its callback stops coming, the stream is closed and reopened with jittered
+backoff, re-scanning devices.
 Meanwhile utterances wait in the ring and the bounded pending queue; when both are full, `play` waits, and
 the speech queue upstream drops by its own policy (oldest first, stale ones). Audio older than
 `stale_after_s` when the card comes back is dropped rather than read out late.
@@ -32,7 +33,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,6 +45,7 @@ from bot.sinks.soundcard.levels import StreamedLevels, prepare
 from bot.sinks.soundcard.output_stream import OutputStream, StreamOpener, open_sounddevice_stream
 from bot.sinks.soundcard.ring import PcmRing
 from bot.sinks.streamed import drop_rest, rest_of
+from bot.supervisor import ConnectFailed, Ended, Heard, LinkStats, Supervisor, Wording
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +83,21 @@ class SinkStats:
     skipped: int = 0
     cleared: int = 0
     stale_dropped: int = 0
-    reopens: int = 0
     underflows: int = 0
     """Underflows of streams since closed (the open one keeps its own count)."""
-    open_failures: int = 0
     device: str = ""
     rate: int = 0
+    link: LinkStats = field(default_factory=LinkStats)
+    """The stream's supervisor's counts."""
+
+    @property
+    def reopens(self) -> int:
+        """Streams lost (and reopened, or being reopened)."""
+        return self.link.losses
+
+    @property
+    def open_failures(self) -> int:
+        return self.link.failures
 
 
 class SoundCardSink(PlaybackReporter):
@@ -99,11 +110,25 @@ class SoundCardSink(PlaybackReporter):
         backoff: Backoff | None = None,
     ) -> None:
         self.cfg = cfg
-        self.stats = SinkStats()
         self._opener = opener
-        self._stall_s = stall_s
         self.stale_after_s = stale_after_s
-        self._backoff = backoff or Backoff(base_s=0.5, cap_s=30.0, stable_s=30.0)
+        self._supervisor = Supervisor(
+            "audio output",
+            lambda heard: _CardStream(self, heard),
+            backoff or Backoff(base_s=0.5, cap_s=30.0, stable_s=30.0),
+            Wording(
+                lost="audio output lost ({reason}); reopening",
+                failed="cannot open the audio output (attempt {attempt}): {reason}",
+                silence="no audio callback for {seconds:g} s",
+                failed_level=logging.ERROR,
+                failed_every=20,
+            ),
+            log,
+            silent_after_s=stall_s,
+            watch_connect=False,
+        )
+        self.stats = SinkStats(link=self._supervisor.stats)
+        self._rescan = False  # re-enumerate devices on every open after the first one worked
         self._ring: PcmRing | None = None
         self._rate = 0
         self._stream: OutputStream | None = None
@@ -129,7 +154,7 @@ class SoundCardSink(PlaybackReporter):
     async def start(self) -> None:
         """Open the card (or keep trying in the background: a headset may be plugged in later)."""
         self._tasks = [
-            asyncio.create_task(self._supervise(), name="audio-supervisor"),
+            asyncio.create_task(self._supervisor.run(), name="audio-supervisor"),
             asyncio.create_task(self._feed(), name="audio-feeder"),
             asyncio.create_task(self._track(), name="audio-tracker"),
         ]
@@ -456,33 +481,8 @@ class SoundCardSink(PlaybackReporter):
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wake.wait(), POLL_S)
 
-    async def _supervise(self) -> None:
-        rescan = False
-        while True:
-            if self._stream is None:
-                if not await self._open(rescan):
-                    await asyncio.sleep(self._backoff.next_delay())
-                    continue
-                rescan = True
-            assert self._stream is not None
-            reason = await self._watch(self._stream)
-            log.warning("audio output lost (%s); reopening", reason)
-            self.stats.reopens += 1
-            self._down_since = time.monotonic()
-            await self._close_stream()
-            await asyncio.sleep(self._backoff.next_delay())
-
-    async def _open(self, rescan: bool) -> bool:
-        try:
-            stream = await asyncio.to_thread(
-                self._opener, self.cfg.device, self.cfg.rate, self.cfg.latency, self._fill, rescan
-            )
-        except Exception as err:
-            self.stats.open_failures += 1
-            if self.stats.open_failures == 1 or self.stats.open_failures % 20 == 0:
-                log.error("cannot open the audio output (attempt %d): %s", self.stats.open_failures, err)
-            return False
-        self._backoff.connected()
+    def _opened(self, stream: OutputStream) -> None:
+        """A stream is up: a new ring if the rate changed, and what waited too long is dropped."""
         if self._ring is None or stream.samplerate != self._rate:
             # First open, or the card came back at another rate: the buffered audio is at the old one.
             if self._ring is not None:  # no stream now: what was cut is finished at once
@@ -501,25 +501,11 @@ class SoundCardSink(PlaybackReporter):
         self.stats.device, self.stats.rate = stream.device_name, stream.samplerate
         self._stream_up.set()
         log.info("audio output: %s at %d Hz", stream.device_name, stream.samplerate)
-        return True
 
     def _was_away_too_long(self) -> bool:
         if self._down_since is None or self.stale_after_s is None:
             return False
         return time.monotonic() - self._down_since > self.stale_after_s
-
-    async def _watch(self, stream: OutputStream) -> str:
-        """Returns why the stream is no longer usable."""
-        seen, seen_at = self._callbacks, time.monotonic()
-        while True:
-            await asyncio.sleep(POLL_S * 5)
-            if not stream.active:
-                return "the stream stopped: device gone or audio server restarted"
-            now = time.monotonic()
-            if self._callbacks != seen:
-                seen, seen_at = self._callbacks, now
-            elif self._stall_s is not None and now - seen_at > self._stall_s:
-                return f"no audio callback for {now - seen_at:.1f} s"
 
     async def _close_stream(self) -> None:
         stream, self._stream = self._stream, None
@@ -532,3 +518,40 @@ class SoundCardSink(PlaybackReporter):
         done, _ = await asyncio.wait({closer}, timeout=3.0)
         if not done:
             log.warning("closing the old audio stream hung; abandoning it")
+
+
+class _CardStream:
+    """One PortAudio stream, as the supervisor sees it: up once open; heard at each audio callback."""
+
+    def __init__(self, sink: SoundCardSink, heard: Heard) -> None:
+        self._sink = sink
+        self._heard = heard
+        self._stream: OutputStream | None = None
+
+    async def connect(self) -> None:
+        sink, cfg = self._sink, self._sink.cfg
+        try:
+            stream = await asyncio.to_thread(sink._opener, cfg.device, cfg.rate, cfg.latency, sink._fill, sink._rescan)
+        except Exception as err:
+            raise ConnectFailed(str(err)) from err
+        self._stream = stream
+        sink._rescan = True
+        sink._opened(stream)
+
+    async def run(self) -> Ended:
+        assert self._stream is not None
+        seen = self._sink._callbacks
+        while True:
+            await asyncio.sleep(POLL_S * 5)
+            if not self._stream.active:
+                return Ended("the stream stopped: device gone or audio server restarted")
+            if self._sink._callbacks != seen:
+                seen = self._sink._callbacks
+                self._heard()
+
+    async def close(self) -> None:
+        if self._stream is None:
+            return
+        if not self._sink._closed:
+            self._sink._down_since = time.monotonic()
+        await self._sink._close_stream()

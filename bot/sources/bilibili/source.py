@@ -1,16 +1,16 @@
 """A Bilibili live room's chat, kept connected for weeks.
 
-The wire protocol is bilibili-api-python's `LiveDanmaku` on its aiohttp client. Around it, a supervisor:
-`LiveDanmaku.connect()` returns silently once its hosts are exhausted (and reconnects to the same host
-at once, without backoff, after an abnormal close), and never dispatches DISCONNECT. So each connection
-is one fresh client, watched here: when it ends, when it drops after having been established, or when
-nothing at all (not even a heartbeat reply) has arrived for `silent_after_s`, it is torn down, the reason
-is logged once, and a new client is made after an exponential backoff with full jitter (`bot/backoff.py`),
-reset only after a connection stayed up for a while.
+The wire protocol is bilibili-api-python's `LiveDanmaku` on its aiohttp client. Around it, the bot's one
+supervisor (`bot/supervisor.py`): `LiveDanmaku.connect()` returns silently once its hosts are exhausted
+(and reconnects to the same host at once, without backoff, after an abnormal close), and never dispatches
+DISCONNECT. So each connection is one fresh client, watched here: when it ends, when it drops after having
+been established, or when nothing at all (not even a heartbeat reply) has arrived for `silent_after_s`,
+it is torn down, the reason is logged once, and a new client is made after an exponential backoff with
+full jitter, reset only after a connection stayed up for a while.
 
 Commands are mapped synchronously in the library's dispatch (`bilibili_commands.map_command`, cheap for
-the many kinds we ignore) and handed to the pipeline through a bounded queue: the reader never waits on
-the rest of the pipeline, and overflow is dropped and counted.
+the many kinds we ignore) and handed to the pipeline through the supervisor's bounded hand-off: the
+reader never waits on the rest of the pipeline, and overflow is dropped and counted.
 
 Library internals this relies on (each covered by tests/sources/bilibili/test_source.py against a fake server):
 the `ALL` event with `{"type", "data"}` payloads, `get_status()`'s codes, `get_live_room().get_ruid()`
@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
@@ -45,6 +44,7 @@ from bot.sources.bilibili.commands import (
 )
 from bot.sources.bilibili.credentials import BiliCredentials, load_credentials
 from bot.sources.recent_ids import RecentIds
+from bot.supervisor import ConnectFailed, Ended, Handoff, Heard, SupervisedChat, chat_supervisor
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class _LastWords(logging.Handler):
         self.last = str(record.msg)[:200]
 
 
-class BilibiliChatSource:
+class BilibiliChatSource(SupervisedChat):
     def __init__(
         self,
         cfg: BilibiliSource,
@@ -119,20 +119,24 @@ class BilibiliChatSource:
         self.creds = load_credentials(cfg.credentials_file)
         self.drops: Counter[str] = Counter()
         self.ignored = 0
-        self.connects = 0
-        self.reconnect_reasons: list[str] = []
         self.owner_uid = 0
         self._factory = client_factory
         self._session_factory = session_factory
-        self._backoff = backoff or Backoff(base_s=1.0, cap_s=cfg.backoff_cap_s, stable_s=60.0)
-        self._handoff: asyncio.Queue[ChatEvent] = asyncio.Queue(maxsize=cfg.handoff_size)
+        self._supervisor = chat_supervisor(
+            "bilibili",
+            f"room {cfg.room_id}",
+            lambda heard: _RoomConnection(self, heard),
+            log,
+            backoff,
+            cfg.backoff_cap_s,
+            cfg.silent_after_s,
+        )
+        self._handoff: Handoff[ChatEvent] = Handoff(cfg.handoff_size, self.drops)
         self._gifts = GiftMerger(cfg.gift_merge_s)
         self._guards = GuardMerger(GUARD_COPIES_S)
         self._paid_ids = RecentIds(PAID_ID_WINDOW_S)
-        self._last_data = time.monotonic()
         self._warned_login = False
         self.live: bool | None = None
-        self.connected = False
 
     async def events(self) -> AsyncIterator[ChatEvent]:
         if self._session_factory is not None:
@@ -146,7 +150,7 @@ class BilibiliChatSource:
         if not self.creds.logged_in:
             self._warn_anonymous("no BILIBILI_SESSDATA login configured")
         tasks = [
-            asyncio.create_task(self._supervise(), name="bilibili-supervisor"),
+            asyncio.create_task(self._supervisor.run(), name="bilibili-supervisor"),
             asyncio.create_task(self._flush_gifts(), name="bilibili-gifts"),
         ]
         try:
@@ -170,52 +174,6 @@ class BilibiliChatSource:
         log.warning("!" * 78)
 
     # -- the connection -----------------------------------------------------------------------------------
-
-    async def _supervise(self) -> None:
-        while True:
-            reason = await self._one_connection()
-            self.reconnect_reasons.append(reason)
-            delay = self._backoff.next_delay()
-            log.warning(
-                "bilibili: connection to room %d ended (%s); reconnecting in %.1f s", self.cfg.room_id, reason, delay
-            )
-            await asyncio.sleep(delay)
-
-    async def _one_connection(self) -> str:
-        try:
-            client = self._factory(self.cfg.room_id, self.creds)
-        except Exception as err:  # a library bug or a bad room id must not end the bot
-            return f"cannot create the client: {type(err).__name__}: {err}"
-        client.add_event_listener("ALL", self._on_command)
-        self._guard_frames(client)
-        self._last_data = time.monotonic()
-        conn = asyncio.create_task(client.connect(), name="bilibili-connect")
-        established = False
-        try:
-            while True:
-                done, _ = await asyncio.wait({conn}, timeout=WATCH_S)
-                if done:
-                    if conn.cancelled():
-                        return "cancelled"
-                    failure = conn.exception()
-                    if failure is not None:
-                        return f"{type(failure).__name__}: {str(failure)[:200]}"
-                    return self._library_reason(client, "the server closed the connection")
-                status = client.get_status()
-                if status == STATUS_ESTABLISHED and not established:
-                    established = self.connected = True
-                    self.connects += 1
-                    self._backoff.connected()
-                    await self._learn_owner(client)
-                    log.info("bilibili: connected to room %d", self.cfg.room_id)
-                elif established and status != STATUS_ESTABLISHED:
-                    return self._library_reason(client, "the connection dropped")
-                silent = time.monotonic() - self._last_data
-                if silent > self.cfg.silent_after_s:
-                    return f"nothing received for {silent:.0f} s"
-        finally:
-            self.connected = False
-            await self._teardown(client, conn)
 
     def _guard_frames(self, client: LiveClient) -> None:
         """The library handles each websocket frame in its connection loop, so one frame it cannot parse
@@ -258,23 +216,9 @@ class BilibiliChatSource:
         except Exception as err:
             log.warning("bilibili: could not learn the streamer's uid (%s); the streamer counts as a viewer", err)
 
-    async def _teardown(self, client: LiveClient, conn: asyncio.Task[None]) -> None:
-        conn.cancel()
-        with contextlib.suppress(BaseException):
-            await conn
-        for task in list(getattr(client, "_LiveDanmaku__tasks", [])):  # its heartbeat tasks
-            task.cancel()
-        ws = getattr(client, "_LiveDanmaku__ws", None)
-        if ws is not None:
-            with contextlib.suppress(Exception):
-                from bilibili_api import get_client
-
-                await asyncio.wait_for(get_client().ws_close(ws), 2.0)
-
     # -- commands (called synchronously by the library's dispatch) ----------------------------------------
 
     def _on_command(self, payload: Any) -> None:
-        self._last_data = time.monotonic()
         try:
             if not isinstance(payload, dict):
                 return
@@ -317,13 +261,7 @@ class BilibiliChatSource:
         else:
             if mapped.kind == EventKind.RECALL and mapped.msg_id.startswith("sc:"):
                 self._paid_ids.seen(mapped.msg_id)  # a replayed copy of the deleted super chat is not read
-            self._hand_off(mapped)
-
-    def _hand_off(self, event: ChatEvent) -> None:
-        try:
-            self._handoff.put_nowait(event)
-        except asyncio.QueueFull:
-            self.drops["source_overflow"] += 1
+            self._handoff.put(mapped)
 
     def _notice(self, notice: Notice) -> None:
         if notice.kind == "LOG_IN_NOTICE":
@@ -333,7 +271,7 @@ class BilibiliChatSource:
             log.info("bilibili: room %d is %s", self.cfg.room_id, "live" if self.live else "off air")
             said = self.cfg.live_template if self.live else self.cfg.offline_template
             if said and was != self.live:  # Bilibili sends a burst of LIVE copies: said once
-                self._hand_off(ChatEvent(text=said, uid=self.owner_uid, kind=EventKind.SYSTEM, role=Role.STREAMER))
+                self._handoff.put(ChatEvent(text=said, uid=self.owner_uid, kind=EventKind.SYSTEM, role=Role.STREAMER))
         else:
             log.warning("bilibili: %s from Bilibili: %s", notice.kind, notice.message[:200])
 
@@ -346,7 +284,7 @@ class BilibiliChatSource:
             self.ignored += 1
             return
         text = template.format(uname=seen.uname)
-        self._hand_off(ChatEvent(text=text, uid=seen.uid, uname=seen.uname, kind=EventKind.SYSTEM))
+        self._handoff.put(ChatEvent(text=text, uid=seen.uid, uname=seen.uname, kind=EventKind.SYSTEM))
 
     def _thank(self, tally: GiftTally) -> None:
         if not self.cfg.gift_template or tally.yuan < self.cfg.gift_min_yuan:
@@ -354,7 +292,7 @@ class BilibiliChatSource:
         text = self.cfg.gift_template.format(
             uname=tally.uname, gift=tally.gift, count=tally.count, yuan=f"{tally.yuan:g}"
         )
-        self._hand_off(
+        self._handoff.put(
             ChatEvent(
                 text=text,
                 uid=tally.uid,
@@ -370,7 +308,7 @@ class BilibiliChatSource:
         if not template:
             return
         action = "续费" if purchase.renewal else "开通"
-        self._hand_off(
+        self._handoff.put(
             ChatEvent(
                 text=template.format(uname=purchase.uname, role=purchase.role, action=action),
                 uid=purchase.uid,
@@ -388,3 +326,69 @@ class BilibiliChatSource:
                 self._thank(tally)
             for purchase in self._guards.due():
                 self._thank_guard(purchase)
+
+
+class _RoomConnection:
+    """One `LiveDanmaku` client, as the supervisor sees it: up once the library says it is established."""
+
+    def __init__(self, source: BilibiliChatSource, heard: Heard) -> None:
+        self._source = source
+        self._heard = heard
+        self._client: LiveClient | None = None
+        self._conn: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        source = self._source
+        try:
+            client = self._client = source._factory(source.cfg.room_id, source.creds)
+        except Exception as err:  # a library bug or a bad room id must not end the bot
+            raise ConnectFailed(f"cannot create the client: {type(err).__name__}: {err}") from err
+        client.add_event_listener("ALL", self._on_payload)
+        source._guard_frames(client)
+        self._conn = asyncio.create_task(client.connect(), name="bilibili-connect")
+        while True:
+            if (ended := await self._poll(client, self._conn)) is not None:
+                raise ConnectFailed(ended)
+            if client.get_status() == STATUS_ESTABLISHED:
+                break
+        await source._learn_owner(client)
+        log.info("bilibili: connected to room %d", source.cfg.room_id)
+
+    async def run(self) -> Ended:
+        assert self._client is not None and self._conn is not None
+        while True:
+            if (ended := await self._poll(self._client, self._conn)) is not None:
+                return Ended(ended)
+            if self._client.get_status() != STATUS_ESTABLISHED:
+                return Ended(self._source._library_reason(self._client, "the connection dropped"))
+
+    def _on_payload(self, payload: Any) -> None:
+        self._heard()  # anything at all, a heartbeat reply too
+        self._source._on_command(payload)
+
+    async def _poll(self, client: LiveClient, conn: asyncio.Task[None]) -> str | None:
+        """Why the library's connection task ended, if it has within `WATCH_S`."""
+        done, _ = await asyncio.wait({conn}, timeout=WATCH_S)
+        if not done:
+            return None
+        if conn.cancelled():
+            return "cancelled"
+        failure = conn.exception()
+        if failure is not None:
+            return f"{type(failure).__name__}: {str(failure)[:200]}"
+        return self._source._library_reason(client, "the server closed the connection")
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.cancel()
+            with contextlib.suppress(BaseException):
+                await self._conn
+        client = self._client
+        for task in list(getattr(client, "_LiveDanmaku__tasks", [])):  # its heartbeat tasks
+            task.cancel()
+        ws = getattr(client, "_LiveDanmaku__ws", None)
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                from bilibili_api import get_client
+
+                await asyncio.wait_for(get_client().ws_close(ws), 2.0)

@@ -4,11 +4,12 @@ Why no library: twitchio 3 dropped IRC for EventSub, which needs an app registra
 read; the read path of Twitch IRC is ~100 lines (login, CAP, JOIN, PING/PONG, RECONNECT) plus the tag
 parsing in `twitch_irc`, all of it tested here against a local TLS server.
 
-Around each connection the same supervisor as Bilibili's (`bot/backoff.py`): when the connection ends,
-errors, is refused, or stays silent past `silent_after_s` (we PING after `ping_every_s` of quiet), the
-reason is logged once and a new connection is made after an exponential backoff with full jitter. A
-`RECONNECT` from Twitch (server maintenance) is answered at once, with a small jitter and no backoff.
-Events reach the pipeline through a bounded queue; overflow is dropped and counted.
+Each connection is kept by the same supervisor as Bilibili's and the sound card's (`bot/supervisor.py`):
+when it ends, errors, is refused, or stays silent past `silent_after_s` (we PING after `ping_every_s` of
+quiet), the reason is logged once and a new connection is made after an exponential backoff with full
+jitter. A `RECONNECT` from Twitch (server maintenance) is answered at once, with a small jitter and no
+backoff. Events reach the pipeline through the supervisor's bounded hand-off; overflow is dropped and
+counted.
 
 The OAuth token is sent once in `PASS` and appears nowhere else: not in logs, reprs or errors.
 """
@@ -31,6 +32,7 @@ from bot.events import ChatEvent, EventKind
 from bot.sources.twitch import TwitchSource
 from bot.sources.twitch.credentials import TwitchCredentials, load_twitch_credentials
 from bot.sources.twitch.irc import MAX_LINE_BYTES, Alert, IrcMessage, Skipped, parse_line, to_event
+from bot.supervisor import ConnectFailed, Ended, Handoff, Heard, SupervisedChat, chat_supervisor
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ locked out of the chat."""
 _MSG_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
-class TwitchChatSource:
+class TwitchChatSource(SupervisedChat):
     def __init__(
         self,
         cfg: TwitchSource,
@@ -54,13 +56,18 @@ class TwitchChatSource:
         self.creds: TwitchCredentials = load_twitch_credentials(cfg.credentials_file, environ)
         self.drops: Counter[str] = Counter()
         self.ignored = 0
-        self.connects = 0
-        self.reconnect_reasons: list[str] = []
-        self.connected = False
         self.replies_sent = 0
         self._ssl = ssl_context or ssl.create_default_context()
-        self._backoff = backoff or Backoff(base_s=1.0, cap_s=cfg.backoff_cap_s, stable_s=60.0)
-        self._handoff: asyncio.Queue[ChatEvent] = asyncio.Queue(maxsize=cfg.handoff_size)
+        self._supervisor = chat_supervisor(
+            "twitch",
+            f"#{cfg.channel}",
+            lambda heard: _IrcConnection(self, heard),
+            log,
+            backoff,
+            cfg.backoff_cap_s,
+            cfg.silent_after_s,
+        )
+        self._handoff: Handoff[ChatEvent] = Handoff(cfg.handoff_size, self.drops)
         self._writer: asyncio.StreamWriter | None = None
         self._nick = ""
         self._sent_at: deque[float] = deque(maxlen=REPLIES_PER_30S)
@@ -68,7 +75,7 @@ class TwitchChatSource:
     async def events(self) -> AsyncIterator[ChatEvent]:
         if not self.creds.logged_in:
             log.info("twitch: reading #%s anonymously; answers to commands go to the log only", self.cfg.channel)
-        task = asyncio.create_task(self._supervise(), name="twitch-supervisor")
+        task = asyncio.create_task(self._supervisor.run(), name="twitch-supervisor")
         try:
             while True:
                 yield await self._handoff.get()
@@ -79,38 +86,6 @@ class TwitchChatSource:
 
     # -- the connection -------------------------------------------------------------------------------
 
-    async def _supervise(self) -> None:
-        while True:
-            reason = await self._one_connection()
-            self.reconnect_reasons.append(reason)
-            # Twitch's RECONNECT is maintenance, not trouble: go at once (jittered), without backing off.
-            delay = random.uniform(0, 1) if reason == RECONNECT_ASKED else self._backoff.next_delay()
-            log.warning("twitch: connection to #%s ended (%s); reconnecting in %.1f s", self.cfg.channel, reason, delay)
-            await asyncio.sleep(delay)
-
-    async def _one_connection(self) -> str:
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.cfg.host, self.cfg.port, ssl=self._ssl, limit=2 * MAX_LINE_BYTES),
-                CONNECT_TIMEOUT_S,
-            )
-        except (OSError, TimeoutError) as err:  # ssl.SSLError is an OSError
-            return f"cannot connect to {self.cfg.host}:{self.cfg.port}: {type(err).__name__}: {err}"
-        try:
-            await self._login(writer)
-            return await self._read(reader, writer)
-        except (OSError, TimeoutError) as err:
-            return f"connection error: {type(err).__name__}: {err}"
-        except Exception as err:  # a bug in handling one line must not end the source for good
-            log.exception("twitch: unexpected error; reconnecting")
-            return f"unexpected error: {type(err).__name__}"
-        finally:
-            self.connected = False
-            self._writer = None
-            writer.close()
-            with contextlib.suppress(OSError, TimeoutError):
-                await asyncio.wait_for(writer.wait_closed(), 2.0)
-
     async def _login(self, writer: asyncio.StreamWriter) -> None:
         self._nick = self.creds.login or f"justinfan{random.randint(10_000, 99_999)}"
         lines = ["CAP REQ :twitch.tv/tags twitch.tv/commands"]
@@ -119,35 +94,10 @@ class TwitchChatSource:
         lines += [f"NICK {self._nick}", f"JOIN #{self.cfg.channel}"]
         await self._send(writer, *lines)
 
-    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
-        last_data = time.monotonic()
-        while True:
-            try:
-                raw = await asyncio.wait_for(reader.readline(), self.cfg.ping_every_s)
-            except TimeoutError:
-                if time.monotonic() - last_data >= self.cfg.silent_after_s:
-                    return f"nothing received for {self.cfg.silent_after_s:g} s"
-                await self._send(writer, "PING :tmi.twitch.tv")
-                continue
-            except ValueError:  # a line over the limit: the reader has skipped it
-                self.drops["malformed"] += 1
-                continue
-            if not raw:
-                return "the server closed the connection"
-            last_data = time.monotonic()
-            try:
-                msg = parse_line(raw.decode("utf-8", "replace").rstrip("\r\n"))
-            except ValueError as err:
-                self.drops["malformed"] += 1
-                log.debug("twitch: skipped a malformed line (%s)", err)
-                continue
-            if (ended := await self._protocol(msg, writer)) is not None:
-                return ended
-
-    async def _protocol(self, msg: IrcMessage, writer: asyncio.StreamWriter) -> str | None:
+    async def _protocol(self, msg: IrcMessage, conn: _IrcConnection) -> str | None:
         """Handle one message; a reason string ends the connection."""
         if msg.command == "PING":
-            await self._send(writer, f"PONG :{msg.trailing or 'tmi.twitch.tv'}")
+            await self._send(conn.writer, f"PONG :{msg.trailing or 'tmi.twitch.tv'}")
         elif msg.command == "RECONNECT":
             return RECONNECT_ASKED
         elif msg.command == "NOTICE" and msg.params[:1] == ["*"]:
@@ -157,7 +107,7 @@ class TwitchChatSource:
             log.warning("twitch: notice for #%s: %s", self.cfg.channel, msg.trailing[:200])
         elif msg.command in ("ROOMSTATE", "JOIN") and msg.params[:1] == [f"#{self.cfg.channel}"]:
             if msg.command == "ROOMSTATE" or msg.nick == self._nick:
-                self._joined(writer)
+                self._joined(conn)
         else:
             mapped = to_event(msg, self.cfg.channel)
             if mapped is None:
@@ -167,7 +117,7 @@ class TwitchChatSource:
             elif isinstance(mapped, Alert):
                 self._alert(mapped)
             else:
-                self._hand_off(mapped)
+                self._handoff.put(mapped)
         return None
 
     def _alert(self, alert: Alert) -> None:
@@ -209,23 +159,15 @@ class TwitchChatSource:
             price=alert.price,
             role=alert.role,
         )
-        self._hand_off(event)
+        self._handoff.put(event)
 
-    def _joined(self, writer: asyncio.StreamWriter) -> None:
-        if self.connected:
+    def _joined(self, conn: _IrcConnection) -> None:
+        if conn.joined:
             return
-        self.connected = True
-        self.connects += 1
-        self._writer = writer
-        self._backoff.connected()
+        conn.joined = True
+        self._writer = conn.writer
         who = f"as {self._nick}" if self.creds.logged_in else "anonymously"
         log.info("twitch: joined #%s %s", self.cfg.channel, who)
-
-    def _hand_off(self, event: ChatEvent) -> None:
-        try:
-            self._handoff.put_nowait(event)
-        except asyncio.QueueFull:
-            self.drops["source_overflow"] += 1
 
     async def _send(self, writer: asyncio.StreamWriter, *lines: str) -> None:
         writer.write("".join(f"{line}\r\n" for line in lines).encode("utf-8"))
@@ -256,3 +198,77 @@ class TwitchChatSource:
 
 
 RECONNECT_ASKED = "the server asked us to reconnect (RECONNECT)"
+
+
+class _IrcConnection:
+    """One TLS connection to Twitch's chat, as the supervisor sees it: up once the channel is joined."""
+
+    def __init__(self, source: TwitchChatSource, heard: Heard) -> None:
+        self._source = source
+        self._heard = heard
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self.joined = False
+
+    @property
+    def writer(self) -> asyncio.StreamWriter:
+        assert self._writer is not None
+        return self._writer
+
+    async def connect(self) -> None:
+        cfg = self._source.cfg
+        try:
+            self._reader, self._writer = await asyncio.wait_for(
+                asyncio.open_connection(cfg.host, cfg.port, ssl=self._source._ssl, limit=2 * MAX_LINE_BYTES),
+                CONNECT_TIMEOUT_S,
+            )
+        except (OSError, TimeoutError) as err:  # ssl.SSLError is an OSError
+            raise ConnectFailed(f"cannot connect to {cfg.host}:{cfg.port}: {type(err).__name__}: {err}") from err
+        try:
+            await self._source._login(self.writer)
+            while not self.joined:
+                if (ended := await self._next()) is not None:
+                    raise ConnectFailed(ended)
+        except (OSError, TimeoutError) as err:
+            raise ConnectFailed(f"connection error: {type(err).__name__}: {err}") from err
+
+    async def run(self) -> Ended:
+        try:
+            while (ended := await self._next()) is None:
+                pass
+        except (OSError, TimeoutError) as err:
+            ended = f"connection error: {type(err).__name__}: {err}"
+        return Ended(ended, asked=ended == RECONNECT_ASKED)
+
+    async def _next(self) -> str | None:
+        """Read and handle one line (or PING after `ping_every_s` of quiet); a reason ends the connection."""
+        assert self._reader is not None
+        source = self._source
+        try:
+            raw = await asyncio.wait_for(self._reader.readline(), source.cfg.ping_every_s)
+        except TimeoutError:
+            await source._send(self.writer, "PING :tmi.twitch.tv")
+            return None
+        except ValueError:  # a line over the limit: the reader has skipped it
+            source.drops["malformed"] += 1
+            return None
+        if not raw:
+            return "the server closed the connection"
+        self._heard()
+        try:
+            msg = parse_line(raw.decode("utf-8", "replace").rstrip("\r\n"))
+        except ValueError as err:
+            source.drops["malformed"] += 1
+            log.debug("twitch: skipped a malformed line (%s)", err)
+            return None
+        return await source._protocol(msg, self)
+
+    async def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        if self._source._writer is writer:
+            self._source._writer = None
+        writer.close()
+        with contextlib.suppress(OSError, TimeoutError):
+            await asyncio.wait_for(writer.wait_closed(), 2.0)

@@ -5,6 +5,7 @@ and a device that disappears."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -194,6 +195,29 @@ async def test_device_absent_at_start_then_lost_mid_stream_is_reopened() -> None
     assert opener.rescans >= 1 and sink.stats.reopens == 1
     out = await play_for(opener.current, 1.0)
     assert np.count_nonzero(out == 0.5) == pytest.approx(0.6 * RATE, abs=240)  # the rest of it plays
+    await sink.close()
+
+
+async def test_a_stream_whose_callback_stops_is_reopened() -> None:
+    """The supervisor's silence watch, as the card uses it: a stream that stays "active" while its
+    callback no longer comes (a wedged audio server) is closed and reopened; one that keeps calling back
+    is kept however long it plays."""
+    opener = FakeStreamOpener()
+    cfg = SoundDeviceOutput(type="sounddevice", gap_ms=0)
+    sink = SoundCardSink(cfg, opener=opener, stall_s=1.0, backoff=Backoff(base_s=0.001, cap_s=0.005))
+    await sink.start()
+    first = opener.current
+    until = time.monotonic() + 2.5  # real time, past the bound: a 10 ms block every 10 ms
+    while time.monotonic() < until:
+        first.advance(0.01)
+        await asyncio.sleep(0.01)
+    assert opener.current is first and sink.stats.reopens == 0
+    for _ in range(1000):  # the callback stops; bounded: 10 s
+        await asyncio.sleep(0.01)
+        if len(opener.streams) == 2:
+            break
+    assert first.closed and sink.stats.reopens == 1
+    assert list(sink.stats.link.reasons) == ["no audio callback for 1 s"]
     await sink.close()
 
 

@@ -88,9 +88,11 @@ def test_a_failing_utterance_is_skipped_and_the_daemon_goes_on() -> None:
 
 
 def test_event_loop_never_waits_on_synthesis() -> None:
-    """While the worker is busy for 300 ms per utterance, a 10 ms ticker on the loop stays on time."""
-    fake = FakeSynthesizer(voices=["zh"], delay_s=0.3)
-    daemon = Daemon(config(), ListSource(["一", "二", "三", "四"], gap_s=0.02), lambda: fake, RecordingSink())
+    """While the worker is busy for 1 s per utterance, a 10 ms ticker on the loop is never held for anything
+    like one synthesis. The bound is half of one (not the 10 ms a quiet machine shows): a loaded 2-core CI
+    box preempts the loop for a few hundred ms at times, which says nothing about our code."""
+    fake = FakeSynthesizer(voices=["zh"], delay_s=1.0)
+    daemon = Daemon(config(), ListSource(["一", "二", "三"], gap_s=0.02), lambda: fake, RecordingSink())
     lags: list[float] = []
 
     async def main() -> None:
@@ -106,7 +108,7 @@ def test_event_loop_never_waits_on_synthesis() -> None:
 
     asyncio.run(main())
     assert len(lags) > 50
-    assert max(lags) < 0.05, f"event loop stalled for {max(lags) * 1000:.0f} ms"
+    assert max(lags) < 0.5, f"event loop stalled for {max(lags) * 1000:.0f} ms"
 
 
 def test_sigterm_finishes_the_current_utterance_and_drops_the_rest() -> None:

@@ -1,0 +1,166 @@
+"""Issue 19 items 1 and 3 on one GPU, in one run: where start-up time goes, first sound after a
+(re)start, and what batching mixed-length danmaku costs by grouping.
+
+    python bench/ready_and_batches.py --work /tmp/rb --out $OUT [--first-sound cold,warm] [--skip-batches]
+
+1. Imports, each in a fresh interpreter (`-X importtime`): `import torch`, and the engine's own import
+   path up to the model classes; the heaviest modules under each.
+2. `bench/first_sound.py` as a subprocess per run named in `--first-sound` (a new compile cache: cold;
+   the same again: warm): process start to READY and to the first PCM of a short danmaku.
+3. In this process, the prepared path (compiled per bucket, CUDA graphs): one short danmaku; eight alike
+   batched; the eight mixed-length danmaku (1 to 25 characters) of bench/first_sound.py through
+   `synthesize_batch`, and the same pieces sampled under each grouping (contiguous runs of the pieces
+   sorted by length), plus the vocoder's share.
+
+Prints a short table; writes `ready_and_batches.json` under `--out`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from common import SHORT_DANMAKU, TEXTS, BenchModel
+
+HERE = Path(__file__).resolve().parent
+MIXED = ["好", "666", "主播晚上好", "哈哈哈笑死我了", "这个操作我给满分，太强了！", "刚来的，主播今天玩什么游戏？",
+         "前方高能预警，大家注意了！今天的直播太好看", "感谢老板送的火箭！主播的操作一次比一次秀，加油"]  # 1-25 chars
+GROUPINGS = {"8": [8], "4+4": [4, 4], "2+2+4": [2, 2, 4], "4+2+2": [4, 2, 2], "2+2+2+2": [2, 2, 2, 2], "1x8": [1] * 8}
+ENGINE_IMPORT = (
+    "import bot.engine.synthesizer, bot.engine.loading as L\n"
+    "if hasattr(L, 'f5_model_classes'):\n    L.f5_model_classes()\n"
+    "else:\n    from bot.engine.f5_imports import ensure_f5_importable\n    ensure_f5_importable()\n"
+    "    from f5_tts.model import CFM, DiT\n"
+)
+
+
+def import_profile(code: str) -> dict[str, Any]:
+    """Wall time of a fresh interpreter running `code`, and its heaviest imports (cumulative ms)."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - t0
+    rows = []
+    for line in proc.stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
+        if m:
+            rows.append((int(m.group(2)) / 1000, len(m.group(3)) // 2, m.group(4)))
+    top = sorted((r for r in rows if r[1] <= 4), key=lambda r: -r[0])[:14]
+    return {"wall_s": round(wall, 2), "top_ms": [[round(ms), depth, name] for ms, depth, name in top]}
+
+
+def first_sound(model: Path, cache: Path, out: Path) -> dict[str, Any]:
+    cmd = [sys.executable, str(HERE / "first_sound.py"), "--model", str(model), "--cache", str(cache)]
+    cmd += ["--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"error": proc.stderr[-2000:]}
+    res: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    res["log_tail"] = [line for line in proc.stderr.splitlines() if "loaded" in line or "ready" in line][:6]
+    return res
+
+
+def batches(bm: BenchModel, cache: Path) -> dict[str, Any]:
+    import torch
+
+    synth = bm.synthesizer("cuda", "float16", cache_dir=str(cache))
+    voice = synth.voice("ref")
+
+    def median_s(fn: Any, runs: int = 5) -> float:
+        fn()
+        fn()  # compiles and captures this shape (first) and settles it
+        times = []
+        for _ in range(runs):
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            fn()
+            torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    out: dict[str, Any] = {}
+    short = median_s(lambda: synth.synthesize(TEXTS["short"], "ref"))
+    out["short_ms"] = round(1000 * short, 1)
+    for b in (2, 4, 8):
+        t = median_s(lambda b=b: synth.synthesize_batch([(x, "ref") for x in SHORT_DANMAKU[:b]]))
+        out[f"alike{b}_over_short"] = round(t / short, 2)
+    t = median_s(lambda: synth.synthesize_batch([(x, "ref") for x in MIXED]))
+    out["mixed8_engine_over_short"] = round(t / short, 2)
+    pieces = sorted((synth._pieces(i, x, voice)[0] for i, x in enumerate(MIXED)), key=lambda p: p.duration)
+    out["durations"] = [p.duration for p in pieces]
+    out["buckets"] = [synth.bucketed(p.duration) for p in pieces]
+    groupings = {}
+    for name, sizes in GROUPINGS.items():
+        groups, start = [], 0
+        for n in sizes:
+            groups.append(pieces[start : start + n])
+            start += n
+        t = median_s(lambda groups=groups: [synth.sample_pieces(g) for g in groups])
+        groupings[name] = round(t / short, 2)
+    out["mixed8_by_grouping_over_short"] = groupings
+    with torch.inference_mode():
+        mels = [torch.randn(1, p.duration - voice.rate.ref_frames, 100, device="cuda") for p in pieces]
+        out["vocoder_8_separately_over_short"] = round(
+            median_s(lambda: [synth.vocode(m.to(synth.dtype), voice.ref_rms) for m in mels]) / short, 2
+        )
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", required=True, help="folder for the weights and caches (kept between runs)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--first-sound", default="cold,warm", help="runs of bench/first_sound.py, in order ('' none)")
+    ap.add_argument("--skip-batches", action="store_true")
+    ap.add_argument("--label", default="")
+    args = ap.parse_args()
+    work, out = Path(args.work), Path(args.out)
+    work.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    bm = BenchModel(work)
+    res: dict[str, Any] = {"label": args.label, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    res["import_torch"] = import_profile("import torch")
+    res["import_engine"] = import_profile(ENGINE_IMPORT)
+    cache = work / f"cache-{time.time_ns()}"
+    for run in filter(None, args.first_sound.split(",")):
+        res[f"first_sound_{run}"] = first_sound(work, cache, work / f"first_{run}.json")
+    if not args.skip_batches:
+        res["batches"] = batches(bm, cache)
+    import torch
+
+    res["device"] = torch.cuda.get_device_name(0)
+    res["torch"] = torch.__version__
+    (out / "ready_and_batches.json").write_text(json.dumps(res, indent=1, ensure_ascii=False), encoding="utf-8")
+    print(f"== {args.label} on {res['device']}, torch {res['torch']}, {res['date']}")
+    print(f"import torch: {res['import_torch']['wall_s']} s; engine imports: {res['import_engine']['wall_s']} s")
+    for ms, depth, name in res["import_engine"]["top_ms"]:
+        print(f"   {ms:6d} ms {'  ' * depth}{name}")
+    for run in filter(None, args.first_sound.split(",")):
+        fs = res[f"first_sound_{run}"]
+        if "error" in fs:
+            print(f"first sound {run}: ERROR {fs['error'][-600:]}")
+            continue
+        print(
+            f"first sound {run}: ready {fs['start_to_ready_s']} s, first PCM {fs['start_to_first_pcm_s']} s, "
+            f"eager short {1000 * fs['eager_short_s']:.0f} ms, slower than eager {fs['slower_than_eager']}/"
+            f"{fs['messages']}, chat->PCM ms {' '.join(f'{x:.0f}' for x in fs['chat_to_pcm_ms'])}"
+        )
+        for line in fs["log_tail"]:
+            print("   ", line)
+    if "batches" in res:
+        b = res["batches"]
+        print(f"short {b['short_ms']} ms; alike b2/b4/b8 over short {b['alike2_over_short']} / "
+              f"{b['alike4_over_short']} / {b['alike8_over_short']}; mixed 8 (engine) {b['mixed8_engine_over_short']}")
+        print("mixed 8 by grouping over short:", b["mixed8_by_grouping_over_short"])
+        print("durations", b["durations"], "buckets", b["buckets"])
+        print("vocoder, 8 separately, over short:", b["vocoder_8_separately_over_short"])
+
+
+if __name__ == "__main__":
+    main()

@@ -18,7 +18,7 @@ import torch
 
 from bot.config import Architecture, ModelConfig
 from bot.config_fields import HF_PREFIX
-from bot.engine.f5_imports import ensure_f5_importable
+from bot.engine.f5_imports import f5_model_classes
 from bot.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -87,9 +87,7 @@ def load_vocab(path: str) -> dict[str, int]:
 
 def build_cfm(arch: Architecture, vocab: dict[str, int]) -> Any:
     """The f5-tts CFM(DiT) module for `arch`, with random weights (fp32, CPU)."""
-    ensure_f5_importable()
-    from f5_tts.model import CFM, DiT
-
+    CFM, DiT = f5_model_classes()
     transformer = DiT(
         dim=arch.dim,
         depth=arch.depth,

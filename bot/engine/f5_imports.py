@@ -118,7 +118,7 @@ def _odeint_on_first_call() -> Iterator[None]:
         return
 
     def odeint(*args: Any, **kwargs: Any) -> Any:
-        from torchdiffeq import odeint as real
+        from torchdiffeq import odeint as real  # type: ignore[import-untyped]
 
         return real(*args, **kwargs)
 

@@ -29,9 +29,17 @@ def req(text: str, at: float | None = None, clock: Clock = CLOCK, nameless: str 
     return SpeechRequest(text=text, voice="v", event=ev, priority=priority_of(ev), nameless_text=nameless)
 
 
-def queue(clock: Clock = CLOCK, on_mode: Any = None, **cfg: Any) -> SpeechQueue:
+class CountedQueue(SpeechQueue):
+    """The queue with its drops counted by reason, as the daemon's ledger counts them (its `on_drop`)."""
+
+    def __init__(self, cfg: QueueConfig, **kwargs: Any) -> None:
+        self.drops: Counter[str] = Counter()
+        super().__init__(cfg, on_drop=lambda _item, reason: self.drops.update([reason]), **kwargs)
+
+
+def queue(clock: Clock = CLOCK, on_mode: Any = None, **cfg: Any) -> CountedQueue:
     base: dict[str, Any] = {"names_off_at": None, "paid_only_at": None}
-    return SpeechQueue(QueueConfig(**{**base, **cfg}), clock=clock, on_mode=on_mode)
+    return CountedQueue(QueueConfig(**{**base, **cfg}), clock=clock, on_mode=on_mode)
 
 
 def drain(q: SpeechQueue) -> list[str]:
@@ -100,7 +108,7 @@ def test_remove_and_clear_count_by_reason() -> None:
 
 def test_get_waits_for_put_and_close_ends_it() -> None:
     async def go() -> list[str | None]:
-        q = SpeechQueue(QueueConfig())
+        q = CountedQueue(QueueConfig())
         got: list[str | None] = []
 
         async def consumer() -> None:

@@ -59,6 +59,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=1.0)
     ap.add_argument("--finish", action="store_true")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--no-normalize", action="store_true", help="text.normalize off (a machine without wetext)")
     args = ap.parse_args()
     bm = BenchModel(Path(args.model))
     if args.write_only:
@@ -100,7 +101,7 @@ def main() -> None:
         source={"type": "replay", "path": str(replay), "speed": 1.0},
         output={"type": "null"},
         queue={"max_size": 256, "max_age_s": 60, "names_off_at": None, "paid_only_at": None},
-        text={"duplicate_window_s": 0, "rate_limit": None},
+        text={"duplicate_window_s": 0, "rate_limit": None, **({"normalize": False} if args.no_normalize else {})},
         http={"enabled": False},
     )
     cfg = parse_config(data, bm.tmp / "config.yaml")

@@ -192,7 +192,8 @@ def load_vocoder(spec: str, cache_dir: str | None, device: torch.device) -> Any:
             if not Path(p).is_file():
                 raise ModelError(f"model.vocoder: file not found: {p}")
     try:
-        vocoder = Vocos.from_hparams(config_path)
+        with _no_random_init():  # every weight is in the file; load_state_dict is strict
+            vocoder = Vocos.from_hparams(config_path)
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         vocoder.load_state_dict(state)
     except Exception as err:

@@ -41,7 +41,11 @@ def test_loading_draws_no_random_weights_and_leaves_torch_init_as_it_was(
         monkeypatch.setattr(torch.nn.init, name, lambda *a, _n=name, _f=real, **k: (drawn.append(_n), _f(*a, **k))[1])
     patched = torch.nn.init.normal_
     model, _ = load_model(model_cfg(tiny_model), torch.device("cpu"), torch.float32)
+    vocoder = load_vocoder(str(tiny_model / "vocos"), None, torch.device("cpu"))
     assert drawn == []  # every weight comes from the checkpoint: drawing them first was seconds of start-up
+    vocos_state = torch.load(tiny_model / "vocos" / "pytorch_model.bin", weights_only=True)
+    for key, value in vocoder.state_dict().items():
+        torch.testing.assert_close(value, vocos_state[key])
     assert torch.nn.init.normal_ is patched
     state = checkpoint_state_dict(str(tiny_model / "model.safetensors"))
     for key, value in model.state_dict().items():

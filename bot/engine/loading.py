@@ -199,3 +199,15 @@ def load_vocoder(spec: str, cache_dir: str | None, device: torch.device) -> Any:
     except Exception as err:
         raise ModelError(f"model.vocoder: cannot load {spec}: {' '.join(str(err).split())[:200]}") from None
     return vocoder.eval().requires_grad_(False).to(device)
+
+
+def import_compiler() -> None:
+    """Import torch.compile's machinery (dynamo, inductor, Triton), meant for a thread of its own: seconds
+    of Python imports that the first compiled shape would otherwise spend on the GPU thread. On an H200
+    the first background warm-up step, these imports included, held messages arriving during it up to
+    10.5 s (docs/benchmarks.md; how much of that was imports was not measured apart). A failure here is
+    left for the compile itself to report."""
+    with contextlib.suppress(Exception):
+        import torch._dynamo
+        import torch._inductor.compile_fx  # noqa: F401
+        import triton  # type: ignore[import-untyped]  # noqa: F401

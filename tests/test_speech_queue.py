@@ -201,3 +201,16 @@ def test_a_flood_of_10000_mixed_events_loses_no_super_chat_and_every_drop_is_cou
     assert put == spoken + sum(q.drops.values()) + len(q)
     assert set(q.drops) <= {"queue_full", "stale", "shed"} and q.drops["shed"] > 0
     assert len(super_chats) > 50
+
+
+def test_a_batch_is_the_oldest_waiting_messages_whatever_their_lengths() -> None:
+    """Length grouping happens inside the engine's call (bot/engine/grouping.py), never by passing a message
+    over in the queue: each batch takes the oldest waiting, so none waits beyond the batch it falls in."""
+    q = queue()
+    texts = ["感谢老板送的火箭！主播的操作一次比一次秀，加油", "好", "前方高能预警，大家注意了！", "666", "主播晚上好",
+             "刚来的，主播今天玩什么游戏？", "哈", "这个操作我给满分，太强了！", "晚上好", "哈哈哈笑死我了"]
+    for i, text in enumerate(texts):
+        q.put(req(text, at=100.0 + i))
+    assert [r.text for r in q.take_ready(4)] == texts[:4]
+    assert [r.text for r in q.take_ready(4)] == texts[4:8]
+    assert drain(q) == texts[8:]

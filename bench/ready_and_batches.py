@@ -25,14 +25,13 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from common import SHORT_DANMAKU, TEXTS, BenchModel
+from common import SHORT_DANMAKU, TEXTS, BenchModel, cuda_median_s
 
 HERE = Path(__file__).resolve().parent
 MIXED = ["好", "666", "主播晚上好", "哈哈哈笑死我了", "这个操作我给满分，太强了！", "刚来的，主播今天玩什么游戏？",
@@ -80,25 +79,13 @@ def batches(bm: BenchModel, cache: Path) -> dict[str, Any]:
     synth = bm.synthesizer("cuda", "float16", cache_dir=str(cache))
     voice = synth.voice("ref")
 
-    def median_s(fn: Any, runs: int = 5) -> float:
-        fn()
-        fn()  # compiles and captures this shape (first) and settles it
-        times = []
-        for _ in range(runs):
-            torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            fn()
-            torch.cuda.synchronize()
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times)
-
     out: dict[str, Any] = {}
-    short = median_s(lambda: synth.synthesize(TEXTS["short"], "ref"))
+    short = cuda_median_s(lambda: synth.synthesize(TEXTS["short"], "ref"))
     out["short_ms"] = round(1000 * short, 1)
     for b in (2, 4, 8):
-        t = median_s(lambda b=b: synth.synthesize_batch([(x, "ref") for x in SHORT_DANMAKU[:b]]))
+        t = cuda_median_s(lambda b=b: synth.synthesize_batch([(x, "ref") for x in SHORT_DANMAKU[:b]]))
         out[f"alike{b}_over_short"] = round(t / short, 2)
-    t = median_s(lambda: synth.synthesize_batch([(x, "ref") for x in MIXED]))
+    t = cuda_median_s(lambda: synth.synthesize_batch([(x, "ref") for x in MIXED]))
     out["mixed8_engine_over_short"] = round(t / short, 2)
     pieces = sorted((synth._pieces(i, x, voice)[0] for i, x in enumerate(MIXED)), key=lambda p: p.duration)
     out["durations"] = [p.duration for p in pieces]
@@ -109,13 +96,13 @@ def batches(bm: BenchModel, cache: Path) -> dict[str, Any]:
         for n in sizes:
             groups.append(pieces[start : start + n])
             start += n
-        t = median_s(lambda groups=groups: [synth.sample_pieces(g) for g in groups])
+        t = cuda_median_s(lambda groups=groups: [synth.sample_pieces(g) for g in groups])
         groupings[name] = round(t / short, 2)
     out["mixed8_by_grouping_over_short"] = groupings
     with torch.inference_mode():
         mels = [torch.randn(1, p.duration - voice.rate.ref_frames, 100, device="cuda") for p in pieces]
         out["vocoder_8_separately_over_short"] = round(
-            median_s(lambda: [synth.vocode(m.to(synth.dtype), voice.ref_rms) for m in mels]) / short, 2
+            cuda_median_s(lambda: [synth.vocode(m.to(synth.dtype), voice.ref_rms) for m in mels]) / short, 2
         )
     return out
 

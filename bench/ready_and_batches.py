@@ -77,7 +77,9 @@ def batches(bm: BenchModel, cache: Path) -> dict[str, Any]:
     import torch
 
     synth = bm.synthesizer("cuda", "float16", cache_dir=str(cache))
-    voice = synth.voice("ref")
+    from bot.testing import engine
+
+    be, voice = engine.backend(synth), engine.voice(synth, "ref")
 
     out: dict[str, Any] = {}
     short = cuda_median_s(lambda: synth.synthesize(TEXTS["short"], "ref"))
@@ -87,22 +89,22 @@ def batches(bm: BenchModel, cache: Path) -> dict[str, Any]:
         out[f"alike{b}_over_short"] = round(t / short, 2)
     t = cuda_median_s(lambda: synth.synthesize_batch([(x, "ref") for x in MIXED]))
     out["mixed8_engine_over_short"] = round(t / short, 2)
-    pieces = sorted((synth._pieces(i, x, voice)[0] for i, x in enumerate(MIXED)), key=lambda p: p.duration)
+    pieces = sorted((engine.pieces(synth, x, "ref")[0] for x in MIXED), key=lambda p: p.duration)
     out["durations"] = [p.duration for p in pieces]
-    out["buckets"] = [synth.bucketed(p.duration) for p in pieces]
+    out["buckets"] = [be.bucketed(p.duration) for p in pieces]
     groupings = {}
     for name, sizes in GROUPINGS.items():
         groups, start = [], 0
         for n in sizes:
             groups.append(pieces[start : start + n])
             start += n
-        t = cuda_median_s(lambda groups=groups: [synth.sample_pieces(g) for g in groups])
+        t = cuda_median_s(lambda groups=groups: [be.sample(g) for g in groups])
         groupings[name] = round(t / short, 2)
     out["mixed8_by_grouping_over_short"] = groupings
     with torch.inference_mode():
         mels = [torch.randn(1, p.duration - voice.rate.ref_frames, 100, device="cuda") for p in pieces]
         out["vocoder_8_separately_over_short"] = round(
-            cuda_median_s(lambda: [synth.vocode(m.to(synth.dtype), voice.ref_rms) for m in mels]) / short, 2
+            cuda_median_s(lambda: [be.vocode(m.to(be.dtype), voice.ref_rms) for m in mels]) / short, 2
         )
     return out
 

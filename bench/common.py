@@ -3,9 +3,11 @@ and texts of ../shared/reference/f5_upstream_bench.py, and a synthesizer built t
 
 from __future__ import annotations
 
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +89,20 @@ class BenchModel:
 
         cfg = self.config(device, dtype, **engine)
         return F5Synthesizer(cfg.model, cfg.voices, cfg.engine)
+
+
+def cuda_median_s(fn: Callable[[], object], runs: int = 5, warm: int = 2) -> float:
+    """Median wall seconds of `runs` calls of `fn` after `warm` untimed ones (a first call may compile or
+    capture its shape), the GPU synchronised around each."""
+    import torch
+
+    for _ in range(warm):
+        fn()
+    times = []
+    for _ in range(runs):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)

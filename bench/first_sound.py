@@ -17,12 +17,11 @@ import argparse
 import json
 import logging
 import os
-import statistics
 import time
 from pathlib import Path
 from typing import Any
 
-from common import SHORT_DANMAKU, TEXTS, BenchModel
+from common import SHORT_DANMAKU, TEXTS, BenchModel, cuda_median_s
 
 
 def process_start_monotonic() -> float:
@@ -59,6 +58,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=1.0)
     ap.add_argument("--finish", action="store_true")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--no-normalize", action="store_true", help="text.normalize off (a machine without wetext)")
     args = ap.parse_args()
     bm = BenchModel(Path(args.model))
     if args.write_only:
@@ -100,7 +100,7 @@ def main() -> None:
         source={"type": "replay", "path": str(replay), "speed": 1.0},
         output={"type": "null"},
         queue={"max_size": 256, "max_age_s": 60, "names_off_at": None, "paid_only_at": None},
-        text={"duplicate_window_s": 0, "rate_limit": None},
+        text={"duplicate_window_s": 0, "rate_limit": None, **({"normalize": False} if args.no_normalize else {})},
         http={"enabled": False},
     )
     cfg = parse_config(data, bm.tmp / "config.yaml")
@@ -116,21 +116,11 @@ def main() -> None:
     synth = synths[0]
     lat = list(daemon.stats.first_audio_latency)
 
-    def median_s(fn: Any, runs: int = 7) -> float:
-        times = []
-        for _ in range(runs):
-            torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            fn()
-            torch.cuda.synchronize()
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times[2:])
-
     def short() -> Any:
         return synth.synthesize(TEXTS["short"], "ref")
 
     backend(synth).prepared = set()  # every shape eager: the path the first messages may take
-    eager_s = median_s(short)
+    eager_s = cuda_median_s(short)
     eager_pcm = short()
     res: dict[str, Any] = {
         "device": torch.cuda.get_device_name(0),
@@ -149,13 +139,13 @@ def main() -> None:
         shapes = warm_up(synth)
         res["finish_warm_up_s"] = round(time.perf_counter() - t0, 2)
         res["shapes"] = shapes
-        fast_s = median_s(short)
+        fast_s = cuda_median_s(short)
         fast_pcm = short()
         n = min(len(eager_pcm), len(fast_pcm))
         diff = eager_pcm[:n] - fast_pcm[:n]
-        long_s = median_s(lambda: synth.synthesize(TEXTS["long"], "ref"))
-        mixed_s = median_s(lambda: synth.synthesize_batch([(t, "ref") for t in MIXED]))
-        alike_s = median_s(lambda: synth.synthesize_batch([(t, "ref") for t in SHORT_DANMAKU]))
+        long_s = cuda_median_s(lambda: synth.synthesize(TEXTS["long"], "ref"))
+        mixed_s = cuda_median_s(lambda: synth.synthesize_batch([(t, "ref") for t in MIXED]))
+        alike_s = cuda_median_s(lambda: synth.synthesize_batch([(t, "ref") for t in SHORT_DANMAKU]))
         res.update(
             prepared_short_s=round(fast_s, 4),
             eager_vs_prepared_max_abs=float(np.abs(diff).max()),

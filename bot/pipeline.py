@@ -200,8 +200,14 @@ class Daemon:
         extender = asyncio.create_task(extend_start_timeout(self.notifier), name="start-timeout")
         try:
             self.notifier.send("STATUS=loading the model")
-            voices = await self.worker.start(warm_up=self.cfg.engine.warmup)
-            self.preparer = await self._build_preparer(self.cfg)
+            # The speech stage (text grammars, the voices' clips) loads on its own thread meanwhile.
+            preparing = asyncio.create_task(self._build_preparer(self.cfg), name="speech-stage")
+            try:
+                voices = await self.worker.start(warm_up=self.cfg.engine.warmup)
+            except BaseException:
+                preparing.cancel()
+                raise
+            self.preparer = await preparing
             await self.sink.start()
             tasks.append(asyncio.create_task(self.health.heartbeat(), name="heartbeat"))
             reader = asyncio.create_task(self._read(), name="chat-reader")

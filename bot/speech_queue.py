@@ -1,7 +1,7 @@
 """The bounded priority queue between the chat reader and the GPU worker.
 
 Chat can outrun speech for hours (a message takes seconds to say; a busy room sends several a second),
-so the queue decides what is worth the time, and counts everything it drops by reason:
+so the queue decides what is worth the time, and reports everything it drops, by reason, to `on_drop`:
 
 - Priority lanes (`bot.events.Priority`): the streamer's side and super chats first, then guard
   members, gifts' thanks, this room's medal holders, everyone else; first come first served in a lane.
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from enum import Enum
@@ -45,15 +45,13 @@ class SpeechQueue:
     def __init__(
         self,
         cfg: QueueConfig,
-        drops: Counter[str] | None = None,
+        on_drop: Callable[[SpeechRequest, str], object],
         clock: Callable[[], float] = time.monotonic,
         on_mode: Callable[[QueueMode, bool], None] | None = None,
-        on_drop: Callable[[SpeechRequest, str], object] | None = None,
     ) -> None:
-        """`on_mode(mode, first_in_flood)` is called on every mode change, `on_drop(item, reason)` for every
-        item dropped (the daemon's ledger)."""
+        """`on_drop(item, reason)` is called for every item dropped: the one place drops are counted (the
+        daemon's ledger). `on_mode(mode, first_in_flood)` is called on every mode change."""
         self.cfg = cfg
-        self.drops: Counter[str] = drops if drops is not None else Counter()
         self.mode = QueueMode.NORMAL
         self._clock = clock
         self._on_mode = on_mode
@@ -180,9 +178,7 @@ class SpeechQueue:
         return removed
 
     def _drop(self, item: SpeechRequest, reason: str) -> None:
-        self.drops[reason] += 1
-        if self._on_drop is not None:
-            self._on_drop(item, reason)
+        self._on_drop(item, reason)
 
     def revoice(self, voices: set[str], voice_for: Callable[[int], str]) -> None:
         """After a reload: a waiting item whose voice was removed gets its viewer's voice now."""

@@ -41,6 +41,11 @@ IDLE_BEFORE_PREPARE_S = 1.0
 capturing one shape) takes up to seconds and a message arriving meanwhile waits for it: on an H200 with
 0.2 s the first 20 messages at one a second waited up to 6.8 s (docs/benchmarks.md), so steps wait for a
 pause in the chat; until then the eager path speaks."""
+QUIET_PER_STEP = 2.0
+"""...and only after a pause this many times as long as a step has been taking (the running estimate):
+with chat every 2 s and 1.3-s steps on an H200, messages that came mid-step waited up to 1.6 s; a chat
+that never pauses that long keeps the eager path, which is slower than the prepared one but still many
+times faster than real time."""
 VOICE_WORK = 20.0
 """A synthesis job's work is its characters plus this per request: each pass also runs over the voice's
 reference clip, which costs about as much as a short sentence."""
@@ -171,10 +176,10 @@ class SynthesisWorker:
 
     async def _prepare_between_jobs(self, steps: Iterator[str]) -> None:
         """Run the remaining warm-up steps one at a time, each only once the worker has been idle for
-        IDLE_BEFORE_PREPARE_S, so a waiting request is never queued behind more than one step."""
+        `_quiet_before_step`, so a waiting request is never queued behind more than one step."""
         t0, n = time.perf_counter(), 0
         while True:
-            while self._pending or time.monotonic() - self._idle_since < IDLE_BEFORE_PREPARE_S:
+            while self._pending or time.monotonic() - self._idle_since < self._quiet_before_step():
                 await asyncio.sleep(IDLE_BEFORE_PREPARE_S / 4)
             try:
                 step = await self.call(lambda: next(steps, None), kind="prepare")
@@ -186,6 +191,10 @@ class SynthesisWorker:
             n += 1
             log.debug("prepared in the background: %s", step)
         log.info("fast path ready: %d warm-up steps done in the background in %.1f s", n, time.perf_counter() - t0)
+
+    def _quiet_before_step(self) -> float:
+        """How long the worker must have been idle before the next warm-up step starts."""
+        return max(IDLE_BEFORE_PREPARE_S, QUIET_PER_STEP * self.clock.per_unit.get("prepare", 0.0))
 
     @property
     def running(self) -> bool:

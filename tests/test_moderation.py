@@ -20,10 +20,10 @@ from bot.ledger import Ledger
 from bot.moderation import CommandResult, Moderator
 from bot.playback import Finished, Hearing, Started
 from bot.sinks.controls import ImmediateControls
-from bot.speech_queue import SpeechQueue
 from bot.state_store import StateStore
 from bot.viewers import Viewers
 from tests.conftest import ZH_REF
+from tests.test_speech_queue import CountedQueue
 
 
 def config(**over: Any) -> Config:
@@ -74,7 +74,7 @@ class Room:
         self.cfg = cfg or config()
         self.store = StateStore(folder)
         self.store.prepare()
-        self.queue = SpeechQueue(self.cfg.queue)
+        self.queue = CountedQueue(self.cfg.queue)
         self.sink = ControlsSpy()
         self.hearing = Hearing()
         self.controller = Controller(self.queue, InFlight(), self.sink, self.hearing, Ledger())

@@ -29,9 +29,17 @@ def req(text: str, at: float | None = None, clock: Clock = CLOCK, nameless: str 
     return SpeechRequest(text=text, voice="v", event=ev, priority=priority_of(ev), nameless_text=nameless)
 
 
-def queue(clock: Clock = CLOCK, on_mode: Any = None, **cfg: Any) -> SpeechQueue:
+class CountedQueue(SpeechQueue):
+    """The queue with its drops counted by reason, as the daemon's ledger counts them (its `on_drop`)."""
+
+    def __init__(self, cfg: QueueConfig, **kwargs: Any) -> None:
+        self.drops: Counter[str] = Counter()
+        super().__init__(cfg, on_drop=lambda _item, reason: self.drops.update([reason]), **kwargs)
+
+
+def queue(clock: Clock = CLOCK, on_mode: Any = None, **cfg: Any) -> CountedQueue:
     base: dict[str, Any] = {"names_off_at": None, "paid_only_at": None}
-    return SpeechQueue(QueueConfig(**{**base, **cfg}), clock=clock, on_mode=on_mode)
+    return CountedQueue(QueueConfig(**{**base, **cfg}), clock=clock, on_mode=on_mode)
 
 
 def drain(q: SpeechQueue) -> list[str]:
@@ -100,7 +108,7 @@ def test_remove_and_clear_count_by_reason() -> None:
 
 def test_get_waits_for_put_and_close_ends_it() -> None:
     async def go() -> list[str | None]:
-        q = SpeechQueue(QueueConfig())
+        q = CountedQueue(QueueConfig())
         got: list[str | None] = []
 
         async def consumer() -> None:
@@ -193,3 +201,16 @@ def test_a_flood_of_10000_mixed_events_loses_no_super_chat_and_every_drop_is_cou
     assert put == spoken + sum(q.drops.values()) + len(q)
     assert set(q.drops) <= {"queue_full", "stale", "shed"} and q.drops["shed"] > 0
     assert len(super_chats) > 50
+
+
+def test_a_batch_is_the_oldest_waiting_messages_whatever_their_lengths() -> None:
+    """Length grouping happens inside the engine's call (bot/engine/grouping.py), never by passing a message
+    over in the queue: each batch takes the oldest waiting, so none waits beyond the batch it falls in."""
+    q = queue()
+    texts = ["感谢老板送的火箭！主播的操作一次比一次秀，加油", "好", "前方高能预警，大家注意了！", "666", "主播晚上好",
+             "刚来的，主播今天玩什么游戏？", "哈", "这个操作我给满分，太强了！", "晚上好", "哈哈哈笑死我了"]
+    for i, text in enumerate(texts):
+        q.put(req(text, at=100.0 + i))
+    assert [r.text for r in q.take_ready(4)] == texts[:4]
+    assert [r.text for r in q.take_ready(4)] == texts[4:8]
+    assert drain(q) == texts[8:]

@@ -132,3 +132,41 @@ async def test_start_returns_after_the_first_step_and_the_rest_wait_for_a_pause_
     assert fake.steps == [0, 1, 2, 3]
     assert len(fake.threads) == 1 and threading.get_ident() not in fake.threads  # all in the worker thread
     await worker.close()
+
+
+class SlowSteps(SteppedFake):
+    """Warm-up steps of `seconds` each (a compile), after the first."""
+
+    def __init__(self, n: int, seconds: float) -> None:
+        super().__init__(n)
+        self.seconds = seconds
+
+    def warm_up_steps(self) -> Iterator[str]:
+        for i, step in enumerate(super().warm_up_steps()):
+            if i:
+                time.sleep(self.seconds)
+            yield step
+
+
+async def test_steps_wait_for_a_pause_twice_as_long_as_a_step_takes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chat every 0.45 s: a 0.3-s step waits for 0.6 s of quiet, so no message lands in the middle of one
+    (with the idle bound alone, steps would start 0.1 s into each pause); once the chat pauses, they go on."""
+    monkeypatch.setattr(bot.worker, "IDLE_BEFORE_PREPARE_S", 0.1)
+    fake = SlowSteps(4, seconds=0.3)
+    worker = SynthesisWorker(lambda: fake)
+    await worker.start()
+    deadline = time.monotonic() + 10
+    while len(fake.steps) < 2 and time.monotonic() < deadline:  # one step, to learn how long steps take
+        await asyncio.sleep(0.02)
+    assert fake.steps == [0, 1]
+    waits = []
+    for _ in range(6):
+        await asyncio.sleep(0.45)
+        t0 = time.monotonic()
+        await worker.synthesize([request("一")])
+        waits.append(time.monotonic() - t0)
+    assert fake.steps == [0, 1] and max(waits) < 0.25  # no step started in those pauses
+    while len(fake.steps) < 4 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert fake.steps == [0, 1, 2, 3]
+    await worker.close()

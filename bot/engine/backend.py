@@ -94,6 +94,11 @@ class Backend:
         """The one place the batch size is decided: the engine's batcher and the speaker's batch taking
         both read it through the façade."""
 
+    @property
+    def compile_pending(self) -> bool:
+        """torch.compile is still to be set up, on the first use of the prepared path."""
+        return self._compile_pending
+
     def _want_compile(self) -> bool:
         if self.engine.compile is not None:
             return self.engine.compile

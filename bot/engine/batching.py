@@ -1,8 +1,9 @@
 """Batching: planned pieces into batched passes of similar length, with the out-of-memory fallback.
 
-Pieces are sorted by length so each pass pads little, and cut into groups of the backend's batch size
-(decided once, bot/engine/backend.py). GPU out-of-memory on a batch retries its pieces one by one; on a
-single piece the call is dropped with a SynthesisError (one line for the log, the engine goes on).
+Pieces are split into passes of similar length, at most the backend's batch size each (decided once,
+bot/engine/backend.py), so each pass pads little; bot/engine/grouping.py chooses the split. GPU
+out-of-memory on a batch retries its pieces one by one; on a single piece the call is dropped with a
+SynthesisError (one line for the log, the engine goes on).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import logging
 
 import torch
 
-from bot.engine.backend import Backend
+from bot.engine.backend import Backend, batch_bucket
+from bot.engine.grouping import plan_passes
 from bot.engine.planning import Piece
 from bot.errors import SynthesisError
 from bot.events import Pcm
@@ -25,11 +27,11 @@ class Batcher:
 
     def run(self, pieces: list[Piece]) -> list[Pcm]:
         """Every piece's audio, in the order given."""
-        size = self._backend.max_batch
-        order = sorted(range(len(pieces)), key=lambda i: pieces[i].duration)
+        backend = self._backend
+        rounded_batch = batch_bucket if backend.graphs is not None else (lambda n: n)
+        passes = plan_passes([p.duration for p in pieces], backend.max_batch, rounded_batch, backend.bucketed)
         waves: list[Pcm | None] = [None] * len(pieces)
-        for start in range(0, len(order), size):
-            group = order[start : start + size]
+        for group in passes:
             for i, wave in zip(group, self._guarded([pieces[i] for i in group]), strict=True):
                 waves[i] = wave
         return [w for w in waves if w is not None]

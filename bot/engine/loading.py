@@ -18,7 +18,7 @@ import torch
 
 from bot.config import Architecture, ModelConfig
 from bot.config_fields import HF_PREFIX
-from bot.engine.f5_imports import ensure_f5_importable
+from bot.engine.f5_imports import f5_model_classes
 from bot.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -87,9 +87,7 @@ def load_vocab(path: str) -> dict[str, int]:
 
 def build_cfm(arch: Architecture, vocab: dict[str, int]) -> Any:
     """The f5-tts CFM(DiT) module for `arch`, with random weights (fp32, CPU)."""
-    ensure_f5_importable()
-    from f5_tts.model import CFM, DiT
-
+    CFM, DiT = f5_model_classes()
     transformer = DiT(
         dim=arch.dim,
         depth=arch.depth,
@@ -194,9 +192,22 @@ def load_vocoder(spec: str, cache_dir: str | None, device: torch.device) -> Any:
             if not Path(p).is_file():
                 raise ModelError(f"model.vocoder: file not found: {p}")
     try:
-        vocoder = Vocos.from_hparams(config_path)
+        with _no_random_init():  # every weight is in the file; load_state_dict is strict
+            vocoder = Vocos.from_hparams(config_path)
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         vocoder.load_state_dict(state)
     except Exception as err:
         raise ModelError(f"model.vocoder: cannot load {spec}: {' '.join(str(err).split())[:200]}") from None
     return vocoder.eval().requires_grad_(False).to(device)
+
+
+def import_compiler() -> None:
+    """Import torch.compile's machinery (dynamo, inductor, Triton), meant for a thread of its own: seconds
+    of Python imports that the first compiled shape would otherwise spend on the GPU thread. On an H200
+    the first background warm-up step, these imports included, held messages arriving during it up to
+    10.5 s (docs/benchmarks.md; how much of that was imports was not measured apart). A failure here is
+    left for the compile itself to report."""
+    with contextlib.suppress(Exception):
+        import torch._dynamo
+        import torch._inductor.compile_fx  # noqa: F401
+        import triton  # type: ignore[import-untyped]  # noqa: F401

@@ -18,6 +18,7 @@ then that shape runs eagerly: same arithmetic, same output up to fp16 rounding, 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -27,6 +28,7 @@ from bot.engine.backend import Backend, batch_bucket
 from bot.engine.batching import Batcher
 from bot.engine.chunking import FRAMES_PER_SECOND
 from bot.engine.graphs import GraphKey
+from bot.engine.loading import import_compiler
 from bot.engine.planning import Piece, TextPlanner
 from bot.engine.voice_bank import Voice, VoiceBank
 from bot.errors import UserError
@@ -139,6 +141,11 @@ class F5Synthesizer:
         for v in self._bank.all():
             self.synthesize(WARM_UP_TEXT, v.id)
         yield "eager path warm"
+        if backend.compile_pending:  # its imports run on a thread of their own; these steps only look
+            compiler = threading.Thread(target=import_compiler, name="compiler-import", daemon=True)
+            compiler.start()
+            while compiler.is_alive():
+                yield "compiler loading"
         for v in self._bank.all():  # a reload may change the voices between steps
             start = v.ref_mel.shape[1] + 1
             for b in sizes:

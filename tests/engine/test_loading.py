@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,7 +41,11 @@ def test_loading_draws_no_random_weights_and_leaves_torch_init_as_it_was(
         monkeypatch.setattr(torch.nn.init, name, lambda *a, _n=name, _f=real, **k: (drawn.append(_n), _f(*a, **k))[1])
     patched = torch.nn.init.normal_
     model, _ = load_model(model_cfg(tiny_model), torch.device("cpu"), torch.float32)
+    vocoder = load_vocoder(str(tiny_model / "vocos"), None, torch.device("cpu"))
     assert drawn == []  # every weight comes from the checkpoint: drawing them first was seconds of start-up
+    vocos_state = torch.load(tiny_model / "vocos" / "pytorch_model.bin", weights_only=True)
+    for key, value in vocoder.state_dict().items():
+        torch.testing.assert_close(value, vocos_state[key])
     assert torch.nn.init.normal_ is patched
     state = checkpoint_state_dict(str(tiny_model / "model.safetensors"))
     for key, value in model.state_dict().items():
@@ -94,3 +101,29 @@ def test_unreachable_hub_is_one_line(tiny_model: Path, tmp_path: Path, monkeypat
     assert "\n" not in msg
     with pytest.raises(ModelError, match=r"^model\.vocoder: cannot get config\.yaml from the hub repo "):
         load_vocoder("hf://charactr/vocos-mel-24khz", str(tmp_path), torch.device("cpu"))
+
+
+def test_loading_the_model_classes_leaves_out_what_speaking_does_not_use(tmp_path: Path) -> None:
+    """einx (and with it torch's compiler and sympy) and torchdiffeq (and scipy) cost seconds of start-up
+    and are loaded only when something uses them: upstream's ODE solver and einx still work then."""
+    code = """
+import sys
+import torch
+from bot.engine.loading import build_cfm
+from bot.config import ARCHITECTURES
+model = build_cfm(ARCHITECTURES["tiny"], {"a": 0, "b": 1})
+heavy = [m for m in ("einx._src", "sympy", "torch._dynamo", "torchdiffeq", "scipy") if m in sys.modules]
+assert not heavy, heavy
+from x_transformers.x_transformers import einx
+assert einx.subtract("i, j -> i j", torch.arange(3), torch.arange(2)).shape == (3, 2)
+from f5_tts.model import cfm
+y = cfm.odeint(lambda t, x: -x, torch.ones(1), torch.tensor([0.0, 1.0]), method="euler")
+assert abs(float(y[-1]) - 0.0) < 1e-6, y
+import torchdiffeq
+assert torchdiffeq.odeint is not cfm.odeint and hasattr(torchdiffeq, "odeint_adjoint")
+print("ok")
+"""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.stdout.strip() == "ok", proc.stderr[-2000:]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -327,3 +329,42 @@ def test_a_batch_without_long_texts_streams_in_one_step(synth: F5Synthesizer) ->
     steps = synth.stream_batch([("你好", "zh"), ("再见", "zh")])
     first = next(steps)
     assert all(isinstance(r, np.ndarray) for r in first) and next(steps, None) is None
+
+
+def test_a_batch_of_mixed_lengths_is_sampled_in_passes_of_similar_length(
+    synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight danmaku of 1 to 25 characters: not one pass padded to the longest (bot/engine/grouping.py)."""
+    texts = ["好", "666", "主播晚上好", "哈哈哈笑死我了", "这个操作我给满分，太强了！", "刚来的，主播今天玩什么游戏？",
+             "前方高能预警，大家注意了！今天的直播太好看", "感谢老板送的火箭！主播的操作一次比一次秀，加油"]
+    be = backend(synth)
+    real = be.sample
+    passes: list[list[int]] = []
+    record = lambda group: (passes.append([p.duration for p in group]), real(group))[1]  # noqa: E731
+    monkeypatch.setattr(be, "sample", record)
+    monkeypatch.setattr(be, "max_batch", 8)
+    out = synth.synthesize_batch([(t, "zh") for t in texts])
+    assert all(isinstance(o, np.ndarray) for o in out)
+    assert len(passes) > 1 and sorted(d for p in passes for d in p) == [d for p in passes for d in p]
+
+
+def test_the_compiler_is_imported_on_a_thread_of_its_own_while_warm_up_steps_return_at_once(
+    synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Importing torch.compile's machinery takes seconds; inside a warm-up step on the GPU thread, a message
+    arriving meanwhile would wait for all of it."""
+    threads: list[int] = []
+    be = backend(synth)
+    monkeypatch.setattr(be, "prepared", be.prepared)  # restored afterwards: the warm-up sets it
+    monkeypatch.setattr(be, "graphs", object())  # as on CUDA: the shape-by-shape warm-up
+    monkeypatch.setattr(be, "_compile_pending", True)
+    monkeypatch.setattr(synth, "synthesize", lambda text, voice: None)
+    monkeypatch.setattr(
+        "bot.engine.synthesizer.import_compiler", lambda: (threads.append(threading.get_ident()), time.sleep(0.5))
+    )
+    steps = synth.warm_up_steps()
+    assert next(steps) == "eager path warm"
+    t0 = time.monotonic()
+    assert next(steps) == "compiler loading" and time.monotonic() - t0 < 0.2
+    assert threads and threads[0] != threading.get_ident()
+    steps.close()

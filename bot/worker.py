@@ -42,10 +42,21 @@ capturing one shape) takes up to seconds and a message arriving meanwhile waits 
 0.2 s the first 20 messages at one a second waited up to 6.8 s (docs/benchmarks.md), so steps wait for a
 pause in the chat; until then the eager path speaks."""
 QUIET_PER_STEP = 2.0
-"""...and only after a pause this many times as long as a step has been taking (the running estimate):
+"""...and only after a pause this many times as long as the next step is expected to take (the last
+timed step, or half the previous expectation if that was longer: a long compile step is not forgotten
+at once):
 with chat every 2 s and 1.3-s steps on an H200, messages that came mid-step waited up to 1.6 s; a chat
 that never pauses that long keeps the eager path, which is slower than the prepared one but still many
 times faster than real time."""
+FIRST_STEP_GUESS_S = 5.0
+"""What a warm-up step is taken to cost before one has been timed. The first shape compiles (with a new
+cache it also sets up torch.compile): on an H200 that step held the worker 7-8 s, and with the running
+estimate still empty it started 1 s into a 2-s pause of the chat, so messages 3-6 after a restart waited
+8.5, 7.2, 5.2, 3.2 s (docs/benchmarks.md). Guessing long keeps a chat that pauses only briefly on the
+eager path until a longer pause comes."""
+POLL_STEP_S = 0.01
+"""A step quicker than this only looked whether the compiler's imports are done: it says nothing about
+what the next step costs, so it does not lower the estimate."""
 VOICE_WORK = 20.0
 """A synthesis job's work is its characters plus this per request: each pass also runs over the voice's
 reference clip, which costs about as much as a short sentence."""
@@ -176,25 +187,26 @@ class SynthesisWorker:
 
     async def _prepare_between_jobs(self, steps: Iterator[str]) -> None:
         """Run the remaining warm-up steps one at a time, each only once the worker has been idle for
-        `_quiet_before_step`, so a waiting request is never queued behind more than one step."""
+        twice as long as the next step is expected to take, so a message in a chat that keeps talking is
+        never queued behind one; the steps go on in the chat's longer pauses."""
         t0, n = time.perf_counter(), 0
+        expected_s = FIRST_STEP_GUESS_S
         while True:
-            while self._pending or time.monotonic() - self._idle_since < self._quiet_before_step():
+            quiet_s = max(IDLE_BEFORE_PREPARE_S, QUIET_PER_STEP * expected_s)
+            while self._pending or time.monotonic() - self._idle_since < quiet_s:
                 await asyncio.sleep(IDLE_BEFORE_PREPARE_S / 4)
             try:
-                step = await self.call(lambda: next(steps, None), kind="prepare")
+                step, took_s = await self.call(lambda: _timed_next(steps), kind="prepare")
             except Exception as err:
                 log.error("background warm-up stopped (%s); shapes not prepared stay on the eager path", err)
                 return
             if step is None:
                 break
+            if took_s >= POLL_STEP_S:  # the next step is taken to cost about what this one did
+                expected_s = max(took_s, expected_s / 2)
             n += 1
             log.debug("prepared in the background: %s", step)
         log.info("fast path ready: %d warm-up steps done in the background in %.1f s", n, time.perf_counter() - t0)
-
-    def _quiet_before_step(self) -> float:
-        """How long the worker must have been idle before the next warm-up step starts."""
-        return max(IDLE_BEFORE_PREPARE_S, QUIET_PER_STEP * self.clock.per_unit.get("prepare", 0.0))
 
     @property
     def running(self) -> bool:
@@ -320,6 +332,13 @@ class SynthesisWorker:
             log.warning("GPU worker still busy %.1f s into shutdown; exiting without waiting for it", timeout)
             return False
         return True
+
+
+def _timed_next(steps: Iterator[str]) -> tuple[str | None, float]:
+    """The next warm-up step and how long it took, timed in the worker thread (not queueing for it)."""
+    t0 = time.perf_counter()
+    step = next(steps, None)
+    return step, time.perf_counter() - t0
 
 
 def _noop() -> None:

@@ -118,6 +118,7 @@ async def test_start_returns_after_the_first_step_and_the_rest_wait_for_a_pause_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(bot.worker, "IDLE_BEFORE_PREPARE_S", 0.3)
+    monkeypatch.setattr(bot.worker, "FIRST_STEP_GUESS_S", 0.1)
     fake = SteppedFake(4)
     worker = SynthesisWorker(lambda: fake)
     await worker.start()
@@ -152,6 +153,7 @@ async def test_steps_wait_for_a_pause_twice_as_long_as_a_step_takes(monkeypatch:
     """Chat every 0.45 s: a 0.3-s step waits for 0.6 s of quiet, so no message lands in the middle of one
     (with the idle bound alone, steps would start 0.1 s into each pause); once the chat pauses, they go on."""
     monkeypatch.setattr(bot.worker, "IDLE_BEFORE_PREPARE_S", 0.1)
+    monkeypatch.setattr(bot.worker, "FIRST_STEP_GUESS_S", 0.05)
     fake = SlowSteps(4, seconds=0.3)
     worker = SynthesisWorker(lambda: fake)
     await worker.start()
@@ -169,4 +171,44 @@ async def test_steps_wait_for_a_pause_twice_as_long_as_a_step_takes(monkeypatch:
     while len(fake.steps) < 4 and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert fake.steps == [0, 1, 2, 3]
+    await worker.close()
+
+
+class PollsThenCompiles(SteppedFake):
+    """As the engine after a restart: the first step speaks, then steps that only look whether the
+    compiler's imports are done (instant), then one that compiles (`seconds`)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(6)
+        self.seconds = seconds
+
+    def warm_up_steps(self) -> Iterator[str]:
+        for i in range(self.n):
+            if i == self.n - 1:
+                time.sleep(self.seconds)
+            self.steps.append(i)
+            yield "compiler loading" if 0 < i < self.n - 1 else f"step {i}"
+
+
+async def test_before_any_step_is_timed_a_step_is_taken_to_be_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chat every 0.45 s right after a restart: nothing has been timed yet and the instant polls say
+    nothing, so the compile step (0.3 s) waits for twice the guess (0.8 s) of quiet and no message waits
+    behind it (with the estimate empty, it started 0.1 s into a pause: the H200 restart that kept
+    messages waiting 8.5 s); once the chat pauses, preparation goes on."""
+    monkeypatch.setattr(bot.worker, "IDLE_BEFORE_PREPARE_S", 0.1)
+    monkeypatch.setattr(bot.worker, "FIRST_STEP_GUESS_S", 0.4)
+    fake = PollsThenCompiles(seconds=0.3)
+    worker = SynthesisWorker(lambda: fake)
+    await worker.start()
+    waits = []
+    for _ in range(6):
+        await asyncio.sleep(0.45)
+        t0 = time.monotonic()
+        await worker.synthesize([request("一")])
+        waits.append(time.monotonic() - t0)
+    assert fake.steps == [0] and max(waits) < 0.25
+    deadline = time.monotonic() + 10
+    while len(fake.steps) < fake.n and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert fake.steps == list(range(fake.n))
     await worker.close()

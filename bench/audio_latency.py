@@ -21,7 +21,7 @@ import numpy as np
 from bot.events import ChatEvent, SpeechRequest, Utterance
 from bot.sinks.soundcard import SoundDeviceOutput, alsa_errors
 from bot.sinks.soundcard.sink import SoundCardSink
-from tests.conftest import speechlike
+from bot.testing.voice_clips import speechlike
 from tests.sinks.soundcard.pulse import PulseServer
 
 

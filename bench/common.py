@@ -1,5 +1,6 @@
-"""What both benchmarks share: random full-size weights in the published formats, the reference clip
-and texts of ../shared/reference/f5_upstream_bench.py, and a synthesizer built through the real config."""
+"""What the benchmarks share: random full-size weights in the published formats, a 6 s reference clip and
+the texts below (those of the project's first measurement of upstream alone, so figures compare with it),
+and a synthesizer built through the real config."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ class BenchModel:
         import numpy as np
         import soundfile as sf
 
-        from bot.engine.tiny import write_tiny_model
+        from bot.testing.tiny_model import write_tiny_model
 
         self.tmp = folder or Path(tempfile.mkdtemp(prefix="bench-"))
         self.dir = self.tmp / "model"

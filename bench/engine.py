@@ -1,8 +1,8 @@
 """Engine benchmark: upstream f5-tts and our engine in one process, on the same random full-size weights.
 
 F5TTS_v1_Base (337 M parameters) and Vocos mel-24khz with random weights have the trained models'
-FLOPs; the 6 s reference and the three texts are those of ../shared/reference/f5_upstream_bench.py, so
-figures compare with the reference measurements. Upstream is timed through its own
+FLOPs; the 6 s reference and the three texts are bench/common.py's, those of the project's first
+measurement of upstream alone, so figures compare with it. Upstream is timed through its own
 `infer_batch_process` (the path of its CLI, API and socket server), ours through
 `F5Synthesizer.synthesize_batch` (tokenise, sample, vocode, copy to the host). Median and p95 of
 `--runs` runs after warm-up; peak GPU memory per configuration. Also: accuracy of our fp16/bf16 paths

@@ -105,8 +105,8 @@ class SoakChat:
 
 def tiny_config(device: str) -> Any:
     from bot.config import parse_config
-    from bot.engine.tiny import write_tiny_model
-    from tests.conftest import ZH_REF, ZH_TEXT
+    from bot.testing.tiny_model import write_tiny_model
+    from bot.testing.voice_clips import ZH_REF, ZH_TEXT
 
     tmp = Path(tempfile.mkdtemp(prefix="soak-"))
     model = write_tiny_model(tmp / "tiny")

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "tiny-model":
-        from bot.engine.tiny import write_tiny_model
+        from bot.testing.tiny_model import write_tiny_model
 
         out = write_tiny_model(args.dir, seed=args.seed)
         print(f"wrote a random-weight smoke-test model to {out} (architecture: tiny)")
@@ -234,7 +234,7 @@ def _demo_config(out: Path) -> Any:
     else:
         tiny_dir = out.resolve() / "tiny-model"
         if not (tiny_dir / "model.safetensors").is_file():
-            from bot.engine.tiny import write_tiny_model
+            from bot.testing.tiny_model import write_tiny_model
 
             write_tiny_model(tiny_dir)
         data["model"] = {

@@ -74,6 +74,21 @@ install() {
   fi
 }
 
+# install_pure: .venv-pure, the lock's test environment without torch and what is built on it (the
+# engine's stack; nvidia and triton go with torch): the tests that need no torch run there
+# (tests/pure_run.py), so nothing outside the engine can come to need it unnoticed. uv hard-links from
+# its cache: seconds.
+TORCH_STACK=(torch torchaudio f5-tts vocos x-transformers torchdiffeq accelerate ema-pytorch)
+install_pure() {
+  local pure=.venv-pure
+  [ -x "$pure/bin/python" ] || "$uv" venv --quiet "$pure"
+  "$uv" export --frozen --quiet --extra test "${TORCH_STACK[@]/#/--prune=}" -o "$pure/locked-pure.txt"
+  "$uv" pip sync --quiet --python "$pure/bin/python" "$pure/locked-pure.txt"
+  "$pure/bin/python" -c 'import importlib.util as u, sys
+sys.exit(" ".join(m for m in ("torch", "f5_tts", "vocos", "triton", "nvidia") if u.find_spec(m)) or None)' ||
+    { echo "error: .venv-pure must hold no torch (above: what it holds)" >&2; exit 1; }
+}
+
 # The runtime only; --inexact: a .venv that also holds the test tools keeps them.
 install_runtime() {
   if keep_torch; then install; else install --inexact; fi
@@ -120,9 +135,19 @@ case "$cmd" in
         exit 1
       fi
     fi
+    install_pure
     "$venv/bin/ruff" check bot tests bench
     "$venv/bin/mypy"
-    exec "$venv/bin/python" -m pytest "$@"
+    # Each test runs once, in the smallest environment that has what it needs: those that need no torch in
+    # .venv-pure (where importing torch fails the run), then those marked `torch` in .venv. Exit status 5
+    # is pytest's "nothing selected" (`-k config` may select nothing of one part): an error only for both.
+    pure_part=0 torch_part=0
+    .venv-pure/bin/python -m pytest --pure "$@" || pure_part=$?
+    "$venv/bin/python" -m pytest --torch-only "$@" || torch_part=$?
+    if [ "$pure_part$torch_part" = 55 ]; then exit 5; fi
+    for status in "$pure_part" "$torch_part"; do
+      if [ "$status" != 0 ] && [ "$status" != 5 ]; then exit "$status"; fi
+    done
     ;;
   lock)
     exec "$uv" lock "$@"

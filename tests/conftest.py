@@ -1,4 +1,7 @@
-"""Shared fixtures: the tiny random-weight model (written once per session) and config writers."""
+"""Shared fixtures: the tiny random-weight model (written once per session) and config writers.
+
+Only the fixtures that need torch import it, when used: the pure run (tests/pure_run.py) collects this
+file without torch."""
 
 from __future__ import annotations
 
@@ -6,19 +9,20 @@ import asyncio
 import inspect
 import textwrap
 from collections.abc import Callable
-from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from bot.config import load_config
-from bot.engine.synthesizer import F5Synthesizer
-from bot.engine.tiny import write_tiny_model
+from bot.testing.voice_clips import ZH_REF, ZH_TEXT, speechlike
 
-ZH_REF = str(files("f5_tts").joinpath("infer/examples/basic/basic_ref_zh.wav"))
-ZH_TEXT = "对，这就是我，万人敬仰的太乙真人。"
+if TYPE_CHECKING:
+    from bot.engine.synthesizer import F5Synthesizer
+
+pytest_plugins = ["tests.pure_run", "pytester"]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -43,6 +47,8 @@ def private_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from bot.testing.tiny_model import write_tiny_model
+
     return write_tiny_model(tmp_path_factory.mktemp("tiny"))
 
 
@@ -56,16 +62,10 @@ def make_tiny_synthesizer(folder: Path, tiny_model: Path) -> F5Synthesizer:
         "source: {type: console}\noutput: {type: null}\n",
         encoding="utf-8",
     )
+    from bot.engine.synthesizer import F5Synthesizer
+
     c = load_config(cfg)
     return F5Synthesizer(c.model, c.voices)
-
-
-def speechlike(seconds: float, rate: int = 24_000, seed: int = 0) -> np.ndarray:
-    """A voiced, syllable-modulated signal: loud enough to survive silence trimming."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)
-    return (0.2 * envelope * np.sin(2 * np.pi * 180 * t) + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
 
 
 @pytest.fixture

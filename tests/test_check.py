@@ -11,6 +11,8 @@ import torch
 from bot.check import check_config
 from bot.config import ARCHITECTURES, Config, load_config
 
+pytestmark = pytest.mark.torch  # imports the engine (torch): the pure run leaves the module out
+
 needs_no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="asserts what a machine without a GPU is told")
 
 

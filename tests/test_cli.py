@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import soundfile as sf
 
-from tests.conftest import ZH_TEXT
+from bot.testing.voice_clips import ZH_TEXT
+
+pytestmark = pytest.mark.torch  # the executable on the tiny model
 
 CHAT = [
     ("主播好厉害，这波操作太秀了！", True),
@@ -158,6 +163,11 @@ def test_check_matches_checkpoint_against_architecture(tmp_path: Path, tiny_conf
 
 
 def test_tiny_model_and_demo(tmp_path: Path) -> None:
+    """The demo also runs beside a daemon (or another test run) that holds the default HTTP port."""
+    held = socket.socket()
+    with contextlib.suppress(OSError):  # already held by someone else: as good
+        held.bind(("127.0.0.1", 8765))
+        held.listen()
     proc = bot("tiny-model", str(tmp_path / "tiny"))
     assert proc.returncode == 0 and (tmp_path / "tiny/model.safetensors").is_file()
     assert (tmp_path / "tiny/vocos/config.yaml").is_file() and (tmp_path / "tiny/vocos/pytorch_model.bin").is_file()
@@ -169,8 +179,9 @@ def test_tiny_model_and_demo(tmp_path: Path) -> None:
         check=False,
         env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
     )
+    held.close()
     assert demo.returncode == 0, demo.stderr
-    assert "RANDOM-WEIGHT" in demo.stderr
+    assert "RANDOM-WEIGHT" in demo.stderr and "status page on http://127.0.0.1:" in demo.stderr
     assert len(list((tmp_path / "demo").glob("*.wav"))) == 6  # 🎉🎉🎉 is said: 庆祝
     assert "in en (" in next(line for line in demo.stderr.splitlines() if "hello from Berlin" in line)
 
@@ -252,7 +263,7 @@ def test_check_notes_an_anonymous_twitch_source_and_refuses_a_token_without_logi
 def test_check_warns_of_a_transcript_that_does_not_fit_its_clip_and_of_a_cut_clip(
     tiny_config: Callable[..., Path], write_wav: Callable[..., Path]
 ) -> None:
-    from tests.conftest import ZH_TEXT
+    from bot.testing.voice_clips import ZH_TEXT
 
     cfg = tiny_config()
     long_clip = write_wav("long.wav", seconds=15.0)

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Config, parse_config
-from bot.engine.fake import FakeSynthesizer
 from bot.pipeline import Daemon
 from bot.playback import Finished, PlaybackEvent, Started, Unplayed
 from bot.sinks import make_sink
 from bot.sources import make_source
-from tests.conftest import ZH_REF
+from bot.testing.fake_synthesizer import FakeSynthesizer
+from bot.testing.voice_clips import ZH_REF
 
 SECOND = "一二三四五六七八九十"
 """Ten characters: one second of the fake engine's speech."""

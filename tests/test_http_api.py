@@ -15,10 +15,10 @@ import pytest
 
 import bot.health
 from bot.config import HttpConfig
-from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent
 from bot.http_api import HttpApi, load_token
 from bot.pipeline import Daemon
+from bot.testing.fake_synthesizer import FakeSynthesizer
 from bot.worker import JobClock
 from tests.test_pipeline import RecordingSink, config
 

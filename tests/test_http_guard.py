@@ -13,10 +13,10 @@ import aiohttp
 import pytest
 
 from bot.config import HttpConfig
-from bot.engine.fake import FakeSynthesizer
 from bot.errors import UserError
 from bot.http_api import HttpApi, load_token
 from bot.pipeline import Daemon
+from bot.testing.fake_synthesizer import FakeSynthesizer
 from tests.test_http_api import AUTH, TOKEN, OpenSource
 from tests.test_pipeline import RecordingSink, config
 

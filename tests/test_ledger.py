@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.backoff import Backoff
-from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent, EventKind, Role, SpeechRequest
 from bot.ledger import Ledger
 from bot.pipeline import Daemon
@@ -26,6 +25,7 @@ from bot.playback import PlaybackEvent, Started
 from bot.sinks.soundcard import SoundDeviceOutput
 from bot.sinks.soundcard.output_stream import FakeStreamOpener
 from bot.sinks.soundcard.sink import POLL_S, SoundCardSink
+from bot.testing.fake_synthesizer import FakeSynthesizer
 from tests.test_pipeline import config
 
 Step = tuple[str, int]

@@ -21,8 +21,8 @@ from bot.moderation import CommandResult, Moderator
 from bot.playback import Finished, Hearing, Started
 from bot.sinks.controls import ImmediateControls
 from bot.state_store import StateStore
+from bot.testing.voice_clips import ZH_REF
 from bot.viewers import Viewers
-from tests.conftest import ZH_REF
 from tests.test_speech_queue import CountedQueue
 
 

@@ -15,14 +15,14 @@ import aiohttp
 import pytest
 
 from bot.config import load_config
-from bot.engine.fake import FakeSynthesizer
 from bot.http_api import HttpApi
 from bot.pipeline import Daemon
 from bot.sinks.soundcard import SoundDeviceOutput, alsa_errors
 from bot.sinks.soundcard.output_stream import FillCallback, OutputStream
 from bot.sinks.soundcard.sink import SoundCardSink
 from bot.state_store import ModerationState, StateStore
-from tests.conftest import ZH_REF
+from bot.testing.fake_synthesizer import FakeSynthesizer
+from bot.testing.voice_clips import ZH_REF
 from tests.test_reload import Chat, until, write_config
 from tests.test_sd_notify import Listener
 

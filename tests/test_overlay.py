@@ -16,15 +16,15 @@ from PIL import Image
 
 from bot.captions import Captions
 from bot.config import HttpConfig, parse_config
-from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent, SpeechRequest
 from bot.http_api import HttpApi
 from bot.pipeline import Daemon
 from bot.playback import Finished, Hearing, Started
 from bot.sinks import make_sink
 from bot.sources import make_source
+from bot.testing.fake_synthesizer import FakeSynthesizer
+from bot.testing.voice_clips import ZH_REF
 from tests.browser import Browser
-from tests.conftest import ZH_REF
 
 LINE_SHOWN = "!document.getElementById('line').hidden"
 

@@ -11,11 +11,11 @@ import time
 from collections.abc import AsyncIterator
 
 from bot.config import Config, parse_config
-from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent, EventKind, Role, Utterance
 from bot.pipeline import Daemon
 from bot.sinks.controls import ImmediateControls
-from tests.conftest import ZH_REF
+from bot.testing.fake_synthesizer import FakeSynthesizer
+from bot.testing.voice_clips import ZH_REF
 
 
 def config(**over: object) -> Config:

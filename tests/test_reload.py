@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from bot.config import VoiceConfig, load_config
-from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent, Role
 from bot.pipeline import Daemon
-from tests.conftest import ZH_REF
+from bot.testing.fake_synthesizer import FakeSynthesizer
+from bot.testing.voice_clips import ZH_REF
 from tests.test_pipeline import RecordingSink
 from tests.test_sd_notify import Listener
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent
 from bot.pipeline import Daemon
 from bot.sanitize import _INVISIBLE, MAX_EVENT_TEXT_CHARS, json_safe, one_line, scalar_values
 from bot.state_store import ModerationState, MuteEntry, StateStore
+from bot.testing.fake_synthesizer import FakeSynthesizer
 from tests.test_pipeline import RecordingSink, config
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine.fake import FakeSynthesizer
 from bot.pipeline import Daemon
 from bot.sd_notify import Notifier, watchdog_interval
+from bot.testing.fake_synthesizer import FakeSynthesizer
 from bot.worker import JobClock
 from tests.test_pipeline import ListSource, RecordingSink, config
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 import bot.health
-from bot.engine.fake import FakeSynthesizer
 from bot.pipeline import Daemon
+from bot.testing.fake_synthesizer import FakeSynthesizer
 from tests.test_http_api import OpenSource
 from tests.test_pipeline import RecordingSink, config
 
@@ -39,7 +39,8 @@ class Child:
         site = tmp_path / "site"
         site.mkdir()
         (site / "sitecustomize.py").write_text(
-            "import os, tests.faults\ntests.faults.install(os.environ['ISHOWTTS_FAULT'])\n", encoding="utf-8"
+            "import os, bot.testing.faults\nbot.testing.faults.install(os.environ['ISHOWTTS_FAULT'])\n",
+            encoding="utf-8",
         )
         env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{ROOT}", "ISHOWTTS_FAULT": fault}
         self.proc = subprocess.Popen(

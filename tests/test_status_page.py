@@ -11,11 +11,11 @@ from pathlib import Path
 
 from bot.config import HttpConfig
 from bot.control import Skip
-from bot.engine.fake import FakeSynthesizer
 from bot.http_api import HttpApi
 from bot.pipeline import Daemon
 from bot.sinks import make_sink
 from bot.sinks.null import NullOutput
+from bot.testing.fake_synthesizer import FakeSynthesizer
 from tests.browser import Browser
 from tests.test_http_api import TOKEN, OpenSource
 from tests.test_pipeline import config

@@ -13,13 +13,14 @@ import numpy as np
 import soundfile as sf
 
 from bot.config import parse_config
-from bot.engine.fake import FakeSynthesizer
 from bot.pipeline import Daemon
 from bot.playback import Ending, Finished, PlaybackEvent, Started, Unplayed
 from bot.sinks import make_sink
 from bot.sinks.soundcard.levels import StreamedLevels, prepare
 from bot.sources import make_source
-from tests.conftest import ZH_REF, ZH_TEXT, make_tiny_synthesizer
+from bot.testing.fake_synthesizer import FakeSynthesizer
+from bot.testing.voice_clips import ZH_REF, ZH_TEXT
+from tests.conftest import make_tiny_synthesizer
 
 SECOND = "一二三四五六七八九十"
 """Ten characters: one second of the fake engine's speech (and its streamed head)."""

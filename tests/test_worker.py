@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 import bot.worker
-from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent, SpeechRequest
+from bot.testing.fake_synthesizer import FakeSynthesizer
 from bot.worker import VOICE_WORK, JobClock, SynthesisWorker
 
 

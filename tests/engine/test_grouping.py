@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.engine.backend import batch_bucket
 from bot.engine.grouping import plan_passes
+
+pytestmark = pytest.mark.torch  # batch_bucket lives in the backend, which imports torch
 
 # The eight danmaku of 1 to 25 characters of bench/first_sound.py with the bench voice (6 s reference), in
 # frames, as they arrived (not sorted): their lengths as an H200 run printed them.

@@ -12,6 +12,8 @@ from bot.config import ModelConfig
 from bot.engine.loading import checkpoint_state_dict, load_model, load_vocoder
 from bot.errors import ModelError
 
+pytestmark = pytest.mark.torch  # imports the engine (torch): the pure run leaves the module out
+
 
 def model_cfg(tiny: Path, **over: object) -> ModelConfig:
     base = dict(

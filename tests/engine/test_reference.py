@@ -9,7 +9,7 @@ import soundfile as sf
 
 from bot.engine.reference import MAX_REF_SECONDS, load_reference
 from bot.errors import VoiceError
-from tests.conftest import speechlike
+from bot.testing.voice_clips import speechlike
 
 
 def test_stereo_48k_is_mono_24k(write_wav: Callable[..., Path]) -> None:
@@ -60,6 +60,7 @@ def test_too_short_and_silent(tmp_path: Path, write_wav: Callable[..., Path]) ->
         load_reference(str(tmp_path / "silent.wav"), "v")
 
 
+@pytest.mark.torch  # the voice bank holds tensors
 def test_a_clip_is_read_once_for_the_engine_and_the_speech_stage(
     write_wav: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -20,6 +20,8 @@ from bot.events import Head
 from bot.testing.engine import add_voice, backend, pieces, remove_voice, synthesize_piece, voice, warm_up
 from tests.conftest import make_tiny_synthesizer
 
+pytestmark = pytest.mark.torch  # imports the engine (torch): the pure run leaves the module out
+
 MEDIUM = "刚来的朋友们记得点个关注，今天晚上八点我们还有一场特别活动！"
 
 
@@ -38,7 +40,7 @@ def upstream_sample(synth: F5Synthesizer, text: str, duration: int, seed: int) -
     from f5_tts.model.utils import convert_char_to_pinyin
 
     from bot.engine.reference import TARGET_RMS, load_reference
-    from tests.conftest import ZH_REF
+    from bot.testing.voice_clips import ZH_REF
 
     audio = load_reference(ZH_REF, "ref")
     wave = torch.tensor(audio.pcm).unsqueeze(0) * (TARGET_RMS / audio.rms if audio.rms < TARGET_RMS else 1.0)
@@ -73,7 +75,7 @@ def test_full_path_matches_upstream_infer_batch_process(synth: F5Synthesizer) ->
     from f5_tts.infer.utils_infer import infer_batch_process
 
     from bot.engine.reference import load_reference
-    from tests.conftest import ZH_REF, ZH_TEXT
+    from bot.testing.voice_clips import ZH_REF, ZH_TEXT
 
     audio = load_reference(ZH_REF, "ref")
     torch.manual_seed(7)

@@ -12,6 +12,8 @@ from bot.engine.text_embed import can_batch, embed_text_rows
 from bot.testing.engine import backend
 from tests.conftest import make_tiny_synthesizer
 
+pytestmark = pytest.mark.torch  # imports the engine (torch): the pure run leaves the module out
+
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> F5Synthesizer:

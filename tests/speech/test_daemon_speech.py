@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_config
-from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent, Role
 from bot.pipeline import Daemon
 from bot.speech import prepare
+from bot.testing.fake_synthesizer import FakeSynthesizer
 from tests.test_pipeline import Events, RecordingSink
 
 DEMO = Path(str(files("bot").joinpath("demo/demo.yaml")))

@@ -6,13 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from bot.config import load_config
 from bot.engine.synthesizer import F5Synthesizer
 from bot.events import SAMPLE_RATE, ChatEvent, SpeechRequest
 from bot.speech.prepare import SpeechPreparer
-from tests.conftest import speechlike
+from bot.testing.voice_clips import speechlike
+
+pytestmark = pytest.mark.torch  # imports the engine (torch): the pure run leaves the module out
 
 
 def test_hi_for_a_long_clip_is_a_warning_and_cannot_make_a_minute_of_audio(tmp_path: Path, tiny_model: Path) -> None:

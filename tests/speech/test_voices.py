@@ -12,7 +12,7 @@ import pytest
 from bot.config import VoiceConfig, parse_config
 from bot.engine.chunking import FRAMES_PER_SECOND
 from bot.speech.voices import NOMINAL_RATE, load_profile, load_profiles, transcript_warning, voice_language
-from tests.conftest import ZH_REF, ZH_TEXT
+from bot.testing.voice_clips import ZH_REF, ZH_TEXT
 
 
 def voice(ref_text: str, ref_audio: str = ZH_REF, **over: object) -> VoiceConfig:

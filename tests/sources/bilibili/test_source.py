@@ -19,13 +19,13 @@ import pytest
 
 from bot.backoff import Backoff
 from bot.config import parse_config
-from bot.engine.fake import FakeSynthesizer
 from bot.events import ChatEvent, EventKind, Role
 from bot.pipeline import Daemon
 from bot.sources.bilibili import BilibiliSource
 from bot.sources.bilibili.fake_server import HEADER, OP_COMMAND, FakeBilibiliServer, pack, pack_commands
 from bot.sources.bilibili.source import BilibiliChatSource
-from tests.conftest import ZH_REF, ZH_TEXT
+from bot.testing.fake_synthesizer import FakeSynthesizer
+from bot.testing.voice_clips import ZH_REF, ZH_TEXT
 from tests.sources.bilibili.conftest import start_server
 from tests.sources.bilibili.test_commands import danmu, gift, interact_v2, v2_gift
 from tests.sources.twitch.test_source import RecordingSink, until

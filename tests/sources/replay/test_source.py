@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.engine.fake import FakeSynthesizer
 from bot.pipeline import Daemon
 from bot.sources.replay.source import ReplayChatSource, parse_line
+from bot.testing.fake_synthesizer import FakeSynthesizer
 from tests.test_pipeline import RecordingSink, config
 
 DEEP = "[" * 100_000 + "]" * 100_000

@@ -17,7 +17,6 @@ import pytest
 
 from bot.backoff import Backoff
 from bot.config import parse_config
-from bot.engine.fake import FakeSynthesizer
 from bot.errors import ConfigError
 from bot.events import ChatEvent, EventKind, Role, Utterance
 from bot.pipeline import Daemon
@@ -26,7 +25,8 @@ from bot.sources.twitch import TwitchSource
 from bot.sources.twitch.credentials import load_twitch_credentials
 from bot.sources.twitch.fake_server import FakeTwitchServer
 from bot.sources.twitch.source import TwitchChatSource
-from tests.conftest import ZH_REF, ZH_TEXT
+from bot.testing.fake_synthesizer import FakeSynthesizer
+from bot.testing.voice_clips import ZH_REF, ZH_TEXT
 from tests.sources.twitch.test_irc import CAPTURES, privmsg, usernotice
 
 Tls = tuple[ssl.SSLContext, ssl.SSLContext]

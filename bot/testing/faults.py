@@ -14,7 +14,7 @@ import types
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from bot.engine.fake import FakeSynthesizer
+from bot.testing.fake_synthesizer import FakeSynthesizer
 
 
 def mark(what: str) -> None:

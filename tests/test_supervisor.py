@@ -16,7 +16,7 @@ import pytest
 
 from bot.backoff import Backoff
 from bot.supervisor import REASONS_KEPT, Handoff, Supervisor, Wording
-from bot.supervisor_fake import FakeConnections, Plan, VirtualClock, settle
+from bot.testing.fake_connection import FakeConnections, Plan, VirtualClock, settle
 
 log = logging.getLogger("bot.test_supervisor")
 WORDING = Wording(lost="lost ({reason}); again in {delay:.1f} s", failed="failed #{attempt} ({reason})")

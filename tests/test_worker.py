@@ -135,6 +135,17 @@ async def test_start_returns_after_the_first_step_and_the_rest_wait_for_a_pause_
     await worker.close()
 
 
+async def chat_every(gap_s: float, worker: SynthesisWorker, times: int) -> list[float]:
+    """A message every `gap_s`, each waited for; how long each waited."""
+    waits = []
+    for _ in range(times):
+        await asyncio.sleep(gap_s)
+        t0 = time.monotonic()
+        await worker.synthesize([request("一")])
+        waits.append(time.monotonic() - t0)
+    return waits
+
+
 class SlowSteps(SteppedFake):
     """Warm-up steps of `seconds` each (a compile), after the first."""
 
@@ -161,12 +172,7 @@ async def test_steps_wait_for_a_pause_twice_as_long_as_a_step_takes(monkeypatch:
     while len(fake.steps) < 2 and time.monotonic() < deadline:  # one step, to learn how long steps take
         await asyncio.sleep(0.02)
     assert fake.steps == [0, 1]
-    waits = []
-    for _ in range(6):
-        await asyncio.sleep(0.45)
-        t0 = time.monotonic()
-        await worker.synthesize([request("一")])
-        waits.append(time.monotonic() - t0)
+    waits = await chat_every(0.45, worker, times=6)
     assert fake.steps == [0, 1] and max(waits) < 0.25  # no step started in those pauses
     while len(fake.steps) < 4 and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
@@ -200,12 +206,7 @@ async def test_before_any_step_is_timed_a_step_is_taken_to_be_long(monkeypatch: 
     fake = PollsThenCompiles(seconds=0.3)
     worker = SynthesisWorker(lambda: fake)
     await worker.start()
-    waits = []
-    for _ in range(6):
-        await asyncio.sleep(0.45)
-        t0 = time.monotonic()
-        await worker.synthesize([request("一")])
-        waits.append(time.monotonic() - t0)
+    waits = await chat_every(0.45, worker, times=6)
     assert fake.steps == [0] and max(waits) < 0.25
     deadline = time.monotonic() + 10
     while len(fake.steps) < fake.n and time.monotonic() < deadline:

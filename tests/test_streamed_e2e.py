@@ -32,13 +32,15 @@ class Run:
     """The daemon on a replay with the fake engine streaming texts over ten characters, into the null
     output in real time (a sound card nobody hears)."""
 
-    def __init__(self, tmp_path: Path, lines: list[dict[str, Any]], delay_s: float = 0.4) -> None:
+    def __init__(
+        self, tmp_path: Path, lines: list[dict[str, Any]], delay_s: float = 0.4, output: dict[str, Any] | None = None
+    ) -> None:
         chat = tmp_path / "chat.jsonl"
         chat.write_text("\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n", encoding="utf-8")
         data = {
             "voices": [{"id": "zh", "ref_audio": ZH_REF, "ref_text": ZH_TEXT}],
             "source": {"type": "replay", "path": str(chat)},
-            "output": {"type": "null", "realtime": True, "gap_ms": 50},
+            "output": output or {"type": "null", "realtime": True, "gap_ms": 50},
             "text": {"rate_limit": None, "max_chars": 200, "max_audio_s": 60},
             "state_dir": str(tmp_path / "state"),
         }
@@ -83,6 +85,27 @@ def test_skip_cuts_a_streamed_message_and_its_rest_is_never_heard(tmp_path: Path
     assert isinstance(following, Started)
     # the rest (two seconds) was not written after the cut: the next message follows at once
     assert following.at - cut.at < 1.5
+
+
+def test_skip_cuts_a_streamed_message_written_to_files_while_its_rest_is_made(tmp_path: Path) -> None:
+    """A WAV output has nothing unheard but the rest still being synthesised: skip (and a mute, which the
+    controller turns into a skip of the current message) cancels it, and the file holds the first part."""
+    chat = [
+        {"t": 0, "uid": 10, "text": LONG},
+        moderator(1.5, "skip"),  # the head is written at 1 s, the rest would be at 2 s
+        {"t": 2.0, "uid": 12, "text": LONG + "二"},
+        moderator(3.5, "mute 12"),  # its head at ~3 s, its rest at ~4 s
+    ]
+    out = tmp_path / "out"
+    run = Run(tmp_path, chat, delay_s=1.0, output={"type": "wav", "path": str(out)})
+    run.run()
+    for text in (LONG, LONG + "二"):
+        started, cut = run.of(text)
+        assert isinstance(started, Started) and isinstance(cut, Finished) and cut.ending == Ending.CUT
+    files = sorted(out.glob("*.wav"))
+    assert len(files) == 2
+    assert all(0.9 <= sf.info(str(f)).duration <= 1.2 for f in files)  # the first second only, not three
+    assert run.daemon.ledger.cut == 2
 
 
 def test_clear_drops_a_streamed_message_waiting_for_its_rest(tmp_path: Path) -> None:

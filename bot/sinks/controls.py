@@ -1,7 +1,8 @@
-"""Playback controls for sinks that write at once (files, nothing): there is never anything unheard to
-cut, so skip/clear find nothing and pause has no boundary to wait for. Each utterance is reported started
-and finished as it is written: for these outputs, written is heard (a streamed long message is started
-when its first part is written and finished when its rest is)."""
+"""Playback controls for sinks that write at once (files, nothing): pause has no boundary to wait for, and
+each utterance is reported started and finished as it is written: for these outputs, written is heard.
+The one thing left to cut is a streamed long message whose first part is written and whose rest is still
+being synthesised: skip (or a mute/recall of it, which the controller turns into a skip) cancels that
+rest, and the message is finished as cut."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ class ImmediateControls(PlaybackReporter):
     device_underruns = 0
     callback_errors = 0
 
+    _streaming: Utterance | None = None
+    """The streamed message whose first part is written and whose rest is awaited."""
+
     async def start(self) -> None:
         return None
 
@@ -38,13 +42,17 @@ class ImmediateControls(PlaybackReporter):
             raise
         self._report(Started(utterance.request))
         ending = Ending.CUT  # unless all of it was written
+        self._streaming = utterance if utterance.rest is not None else None
         try:
             rest = await rest_of(utterance) if utterance.rest is not None else np.zeros(0, dtype=np.float32)
+            self._streaming = None
             if rest is not None:
                 if len(rest):
                     await self.append(utterance, rest)
                 ending = Ending.COMPLETE
         finally:
+            self._streaming = None
+            drop_rest(utterance)  # cancelled here (shutdown): nobody will want it
             self._report(Finished(utterance.request, ending))
 
     async def write(self, utterance: Utterance) -> None:
@@ -56,7 +64,12 @@ class ImmediateControls(PlaybackReporter):
         return None
 
     def skip(self, seq: int | None = None) -> bool:
-        return False
+        """Cut the streamed message whose rest is awaited (only if it is request `seq`, when given)."""
+        utt = self._streaming
+        if utt is None or seq not in (None, utt.request.seq) or utt.rest is None or utt.rest.done():
+            return False
+        drop_rest(utt)
+        return True
 
     def discard(self, matches: Callable[[SpeechRequest], bool], reason: str) -> int:
         return 0

@@ -33,6 +33,8 @@ T = TypeVar("T")
 
 REASONS_KEPT = 100
 """How many recent reasons a link remembers (for tests and debugging; weeks of reconnects stay bounded)."""
+ASKED_AGAIN_AFTER_S = 10.0
+"""A peer that asks us back again is followed at once only if the link it ends lasted this long."""
 
 
 class ConnectFailed(Exception):
@@ -162,10 +164,16 @@ class Supervisor:
 
     async def run(self) -> NoReturn:
         failed_in_row = 0
+        asked_before = False
         while True:
+            began = self._clock.now()
             ended, was_up = await self._attempt()
             self.stats.reasons.append(ended.reason)
-            delay = self._backoff.soon() if ended.asked else self._backoff.next_delay()
+            # A peer's request to come back is honoured at once; asked again at once, it gets the backoff
+            # like any other end (one that asks on every connection would otherwise be redialled forever).
+            at_once = ended.asked and (not asked_before or self._clock.now() - began >= ASKED_AGAIN_AFTER_S)
+            delay = self._backoff.soon() if at_once else self._backoff.next_delay()
+            asked_before = ended.asked
             if was_up:
                 self.stats.losses += 1
                 failed_in_row = 0

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 import pytest
 
 from bot.backoff import Backoff
-from bot.supervisor import REASONS_KEPT, Handoff, Supervisor, Wording
+from bot.supervisor import ASKED_AGAIN_AFTER_S, REASONS_KEPT, Handoff, Supervisor, Wording
 from bot.testing.fake_connection import FakeConnections, Plan, VirtualClock, settle
 
 log = logging.getLogger("bot.test_supervisor")
@@ -114,6 +114,7 @@ async def test_a_peer_asking_to_reconnect_is_followed_within_a_second_without_ba
         while not sup.connected:
             await clock.advance(0.05)
         for _ in range(5):
+            await clock.advance(ASKED_AGAIN_AFTER_S)  # each link up a while, as maintenance comes
             count = len(links.made)
             links.current.drop("maintenance", asked=True)
             await settle()
@@ -122,6 +123,24 @@ async def test_a_peer_asking_to_reconnect_is_followed_within_a_second_without_ba
                 await clock.advance(0.05)
             assert clock.now() - asked_at <= 1.0 + 0.05
         assert backoff.attempt == 3  # the three failures; the asked reconnects added nothing
+
+
+async def test_a_peer_asking_again_at_once_gets_the_backoff() -> None:
+    """A peer that sends us away right after every connect is not redialled within a second forever."""
+    clock = VirtualClock()
+    links = FakeConnections(clock, [])
+    backoff = backoff_on(clock)
+    sup = make(links, clock, backoff=backoff)
+    async with supervising(sup):
+        for _ in range(4):
+            while not sup.connected:
+                await clock.advance(0.05)
+            count = len(links.made)
+            links.current.drop("go away", asked=True)
+            await settle()
+            while len(links.made) == count:
+                await clock.advance(0.05)
+        assert backoff.attempt == 3  # the first request honoured at once, each one after it backed off
 
 
 async def test_a_crashing_connection_is_logged_once_closed_and_retried(caplog: pytest.LogCaptureFixture) -> None:

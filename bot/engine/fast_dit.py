@@ -17,7 +17,7 @@ keys are excluded from attention, padded frames are zeroed before every convolut
 an unpadded convolution sees past the end) and after every Euler step. Each item of a batch therefore
 gets the same result as alone, up to floating-point reassociation.
 
-Two layouts come from kernel profiles on an H100 (bench/probe_profile.py, bench/probe_kernels.py):
+Two layouts come from kernel profiles on an H100 (docs/benchmarks.md, "Where the time goes"):
 - RoPE and the attention inputs stay in the projection's (rows, N, heads, d) layout, and SDPA takes
   transposed views: rotating after a transpose made inductor's fused kernel ~3x slower (strided writes);
 - the grouped position convolution runs as a 2-D convolution over channels-last strides (the (B, N, D)

@@ -7,7 +7,7 @@ over the whole sequence. Padding a row to the batch's length therefore changes i
 masked: positions past the row's length are zeros before every convolution (upstream masks the filler
 tokens, which cover them) and are zeroed again before each GRN so its norm counts the row's own
 positions only. Prepared per utterance, it was 2 x B eager passes of small kernels (~6 ms per item on
-an H100, bench/probe_profile.py); batched, one pass.
+an H100, docs/benchmarks.md: "Where the time goes"); batched, one pass.
 """
 
 from __future__ import annotations

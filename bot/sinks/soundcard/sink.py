@@ -170,7 +170,7 @@ class SoundCardSink(PlaybackReporter):
             buffered_s = self._ring.buffered / self._rate if self._ring and self._rate else 0.0
             bound = min(120.0, self._pending_s + buffered_s + PENDING_MAX * self.cfg.gap_ms / 1000 + 2.0)
             deadline = time.monotonic() + bound
-            while time.monotonic() < deadline and (self.waiting or self._ring_busy()):
+            while time.monotonic() < deadline and (self.waiting or self._ring_busy() or self._awaiting_rest()):
                 await asyncio.sleep(POLL_S)
             if self._stream is not None and not self._ring_busy():
                 await asyncio.sleep(min(self._stream.latency, 1.0))  # what the audio server still holds
@@ -183,6 +183,10 @@ class SoundCardSink(PlaybackReporter):
         self._drop_all("shutting_down")
         self._finish_cut_segments()
         await self._close_stream()
+
+    def _awaiting_rest(self) -> bool:
+        """A streamed message is being heard and its rest is still to come (the ring may run dry meanwhile)."""
+        return any(seg.open and not seg.cut for seg in self._segments)
 
     def _ring_busy(self) -> bool:
         return self._ring is not None and self._stream is not None and self._stream.active and self._ring.buffered > 0

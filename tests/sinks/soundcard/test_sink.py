@@ -5,6 +5,7 @@ and a device that disappears."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Iterator
 
@@ -251,6 +252,24 @@ async def test_close_lets_the_last_utterance_finish() -> None:
     await closing
     assert np.count_nonzero(out == 0.5) == int(0.3 * RATE)
     assert opener.current.closed
+
+
+async def test_close_waits_for_the_rest_of_a_streamed_message_being_heard() -> None:
+    """Stopping the service while a long message's rest is still being synthesised: its first part runs
+    out (the ring is empty for a moment), the rest arrives, and all of it is heard before the card closes."""
+    opener = FakeStreamOpener()
+    sink = make_sink(opener, gap_ms=0)
+    await sink.start()
+    rest: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+    head = dataclasses.replace(utterance(1, 0.2, 0.5), rest=rest)
+    await sink.play(head)
+    closing = asyncio.create_task(sink.close())
+    out = [await play_for(opener.current, 0.4)]  # the head is heard, then the ring runs dry
+    rest.set_result(np.full(int(0.3 * RATE), 0.25, dtype=np.float32))
+    out.append(await play_for(opener.current, 0.6))
+    await closing
+    heard = np.concatenate(out)
+    assert np.count_nonzero(heard == 0.25) > 0.25 * RATE  # the rest was heard, not cut at close
 
 
 def recorder(sink: SoundCardSink) -> list[tuple[str, int, str]]:

@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 STATUS_ESTABLISHED = 2
 WATCH_S = 0.1
+CLOSE_S = 2.0
+"""How long closing waits for the library's connection task to end after cancelling it."""
 GUARD_COPIES_S = 2.0
 """A guard purchase's copies (GUARD_BUY and the toasts) arrive within a second of each other: hold the first
 this long so the thank-you is worded from all of them."""
@@ -381,8 +383,9 @@ class _RoomConnection:
     async def close(self) -> None:
         if self._conn is not None:
             self._conn.cancel()
-            with contextlib.suppress(BaseException):
-                await self._conn
+            # Bounded, and our own cancellation still goes through (a library task that ignores its
+            # cancel must not hang the supervisor and leave the chat silently dead).
+            await asyncio.wait({self._conn}, timeout=CLOSE_S)
         client = self._client
         for task in list(getattr(client, "_LiveDanmaku__tasks", [])):  # its heartbeat tasks
             task.cancel()

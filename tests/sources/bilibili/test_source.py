@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import ssl
@@ -377,3 +378,29 @@ async def test_paid_events_are_read_once_and_withdrawn_ones_not_at_all(tls: Tls,
     assert source.drops["lottery"] == 1 and source.drops["bad_gift_v2"] == 2
     assert daemon.ledger.drops["recalled"] == 3
     assert source.connects == 1
+
+
+async def test_closing_a_connection_whose_library_task_ignores_its_cancel_is_bounded(
+    source_cfg: Callable[..., BilibiliSource],
+) -> None:
+    """The supervisor's close of one connection never hangs on the library's task (which would leave the
+    chat silently dead): it waits CLOSE_S for the cancel to take, then goes on."""
+    from bot.sources.bilibili.source import CLOSE_S, _RoomConnection
+
+    release = asyncio.Event()
+
+    async def stubborn() -> None:  # ignores every cancel until the test releases it
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    connection = _RoomConnection(BilibiliChatSource(source_cfg()), heard=lambda: None)
+    connection._conn = task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    closing = asyncio.create_task(connection.close())
+    try:
+        done, _ = await asyncio.wait({closing}, timeout=CLOSE_S + 3)  # waits without cancelling it
+        assert closing in done, "close is still waiting for the library's task"
+    finally:
+        release.set()
+        await asyncio.gather(task, closing)

@@ -196,7 +196,7 @@ class SynthesisWorker:
             while self._pending or time.monotonic() - self._idle_since < quiet_s:
                 await asyncio.sleep(IDLE_BEFORE_PREPARE_S / 4)
             try:
-                step, took_s = await self.call(lambda: _timed_next(steps), kind="prepare")
+                step, took_s = await self.call(lambda: _timed(lambda: next(steps, None)), kind="prepare")
             except Exception as err:
                 log.error("background warm-up stopped (%s); shapes not prepared stay on the eager path", err)
                 return
@@ -229,12 +229,8 @@ class SynthesisWorker:
         synth = self.synthesizer
         steps = synth.stream_batch([(r.text, r.voice) for r in requests])
 
-        def first() -> tuple[list[Pcm | Head | UserError], float]:
-            t0 = time.perf_counter()
-            return next(steps), time.perf_counter() - t0
-
         work = sum(len(r.text) + VOICE_WORK for r in requests)
-        results, took = await self.call(first, kind="synthesis", work=work)
+        results, took = await self.call(lambda: _timed(lambda: next(steps)), kind="synthesis", work=work)
         heads = sum(isinstance(res, Head) for res in results)
         rests = iter(self._rests(steps, heads, work) if heads else [])
         out: list[Utterance | UserError] = []
@@ -334,11 +330,12 @@ class SynthesisWorker:
         return True
 
 
-def _timed_next(steps: Iterator[str]) -> tuple[str | None, float]:
-    """The next warm-up step and how long it took, timed in the worker thread (not queueing for it)."""
+def _timed(fn: Callable[[], T]) -> tuple[T, float]:
+    """`fn()` and how long it took, timed inside the worker thread's job (so not the wait in its queue,
+    nor whatever job runs before the event loop reads the answer)."""
     t0 = time.perf_counter()
-    step = next(steps, None)
-    return step, time.perf_counter() - t0
+    result = fn()
+    return result, time.perf_counter() - t0
 
 
 def _noop() -> None:

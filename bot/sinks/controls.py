@@ -45,7 +45,6 @@ class ImmediateControls(PlaybackReporter):
         self._streaming = utterance if utterance.rest is not None else None
         try:
             rest = await rest_of(utterance) if utterance.rest is not None else np.zeros(0, dtype=np.float32)
-            self._streaming = None
             if rest is not None:
                 if len(rest):
                     await self.append(utterance, rest)

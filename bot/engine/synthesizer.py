@@ -87,14 +87,14 @@ class F5Synthesizer:
         up to the first join. If there was a Head, the second step synthesises the remaining pieces and
         yields each Head's rest, in order: Head + rest is exactly what `synthesize_batch` makes of it."""
         plans = self._plan(requests)
-        firsts = self._batcher.run([plan[0] for plan in plans if isinstance(plan, list)])
+        firsts = iter(self._batcher.run([plan[0] for plan in plans if isinstance(plan, list)]))
         out: list[Pcm | Head | UserError] = []
         held: list[tuple[list[Piece], Pcm]] = []
         for plan in plans:
             if isinstance(plan, UserError):
                 out.append(plan)
                 continue
-            wave = firsts.pop(0)
+            wave = next(firsts)
             if len(plan) == 1:
                 out.append(_finish(wave, plan[0].voice))
                 continue

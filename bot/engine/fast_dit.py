@@ -27,13 +27,16 @@ Two layouts come from kernel profiles on an H100 (docs/benchmarks.md, "Where the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
 from bot.engine.sampler import time_grid
 from bot.engine.text_embed import can_batch, embed_text_rows
+
+if TYPE_CHECKING:  # imported with the compiler (it needs Triton, which a Jetson may lack)
+    from bot.engine.position_conv import PositionConv
 
 
 @dataclass
@@ -75,6 +78,10 @@ class FastDiT:
         ]
         self.conv_b = [conv[i].bias for i in (0, 2)]
         self.conv_groups = conv[0].groups
+        self._convs = [conv[0], conv[2]]
+        self._position_conv: PositionConv | None = None
+        """The Triton kernel for the position convolutions (bot/engine/position_conv.py), set up with the
+        compiled blocks; None: cuDNN."""
         self._rope: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._block_fn: Any = block_forward
         with torch.inference_mode():
@@ -156,7 +163,10 @@ class FastDiT:
     ) -> torch.Tensor:
         xp = F.linear(x, self.w_x)
         h = batch.base + torch.cat([xp, xp])
-        h = self._conv_pos(h, batch.conv_mask) + h
+        if self._position_conv is not None and not eager:
+            h = self._position_conv(h, batch.conv_mask) + h
+        else:
+            h = self._conv_pos(h, batch.conv_mask) + h
         for j, block in enumerate(self.dit.transformer_blocks):
             h = self._block(j, block, h, self.block_mod[step, j], batch.key_mask, rope, eager)
         scale, shift = self.final_mod[step]
@@ -221,7 +231,8 @@ class FastDiT:
         vectorise, which took a short danmaku's loop from 60 to 48 ms on an H100 (the fused RoPE kernel
         alone from 37 to ~10 us); the price is one compile per bucket at warm-up. Otherwise one
         shape-generic graph serves every bucket. Either way the inductor cache on disk makes a restart
-        reuse the compiled kernels.
+        reuse the compiled kernels. The position convolutions switch to their Triton kernel here too
+        (bot/engine/position_conv.py), on the prepared path only.
         """
         import os
 
@@ -237,6 +248,10 @@ class FastDiT:
                 if hasattr(torch._dynamo.config, name):
                     setattr(torch._dynamo.config, name, max(getattr(torch._dynamo.config, name), max_shapes))
         self._block_fn = torch.compile(block_forward, dynamic=not per_shape, fullgraph=True)
+        from bot.engine.position_conv import PositionConv
+
+        if PositionConv.supports(self.device, self.dtype, self._convs):
+            self._position_conv = PositionConv(self._convs)
 
 
 def block_forward(

@@ -210,4 +210,4 @@ def import_compiler() -> None:
     with contextlib.suppress(Exception):
         import torch._dynamo
         import torch._inductor.compile_fx  # noqa: F401
-        import triton  # type: ignore[import-untyped]  # noqa: F401
+        import triton  # noqa: F401

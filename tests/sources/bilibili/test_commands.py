@@ -32,9 +32,11 @@ from bot.sources.bilibili.protobuf import (
 )
 
 SAMPLES = Path(__file__).parents[1] / "fixtures" / "live-cmd-subset.jsonl"
-"""Picked from ../shared/bilibili/live-cmd-samples.jsonl (sjh8130/bili_danmaku's protocol notebook, masked):
-every DANMU_MSG variant, the moderation and live-state commands, and 30 kinds the bot ignores."""
+"""56 examples from sjh8130/bili_danmaku's protocol notebook `Testing.md` (masked there): every DANMU_MSG
+variant, the moderation and live-state commands, and 30 kinds the bot ignores; see fixtures/SOURCES.md."""
 ALL_SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "bilibili" / "live-cmd-samples.jsonl"
+"""All 282 examples of that same `Testing.md`, one per line, where a copy lies beside the checkout (not part
+of the repository: the test that reads it is skipped elsewhere)."""
 PAID = Path(__file__).parents[1] / "fixtures" / "bilibili-paid-and-withdrawn.jsonl"
 """Super chats and their twin and deletion, guard toasts, recalls, lottery danmaku: sources in fixtures/SOURCES.md."""
 

@@ -133,6 +133,16 @@ def test_danmaku_fields_land_where_expected() -> None:
     assert isinstance(owner, ChatEvent) and owner.role == Role.STREAMER
 
 
+def test_a_room_admin_is_known_from_the_danmaku_itself() -> None:
+    """The real capture of an admin's danmaku carries the flag at info[2][2], even read anonymously (uid and
+    name masked): no admin list is needed. Its lottery flag is cleared so that it maps to speech."""
+    cmd = capture("DANMU_MSG")
+    assert cmd["info"][2][:3] == [0, "***", 1]
+    cmd["info"][0][9] = 0
+    ev = map_command(cmd, owner_uid=9999999999)
+    assert isinstance(ev, ChatEvent) and (ev.role, ev.uid) == (Role.MODERATOR, 0)  # uid 0: commands refused
+
+
 @pytest.mark.parametrize(
     "cmd",
     [

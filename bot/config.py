@@ -2,7 +2,8 @@
 
 Why pydantic: unknown keys are rejected (a typo must not silently fall back to a default), every error
 carries its key path, and the same model documents the schema. `load_config` turns any failure into a
-`ConfigError` whose message is one line per problem, `config.yaml: voices[1].ref_audio: ...`.
+`ConfigError` whose message is one line per problem, `config.yaml: voices[1].ref_audio: ...`: the location
+is always the key as written in the file, also for a check across keys (`KeyProblem`, bot/config_fields.py).
 
 Paths are resolved against the folder of the config file, so a config can be moved with its voices
 (`hf://` and `f5-tts:` forms: bot/config_fields.py). `source:` and `output:` are not described here:
@@ -11,16 +12,20 @@ each source and output type owns its settings model in its own package, and bot/
 
 from __future__ import annotations
 
+import json
 import os
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import re2
 import yaml
 from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from bot.component import OutputSettings, SourceSettings
-from bot.config_fields import ConfigPath, Strict, check_template
+from bot.config_fields import ConfigPath, KeyProblem, Strict, check_template
 from bot.errors import ConfigError
 from bot.registry import OUTPUTS, SOURCES
 from bot.speech.language import Language
@@ -61,7 +66,7 @@ ARCHITECTURES: dict[str, Architecture] = {
 def _architecture(value: Any) -> Any:
     if isinstance(value, str):
         if value not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {value!r} (known: {', '.join(ARCHITECTURES)})")
+            raise KeyProblem("architecture", f"unknown architecture {value!r} (known: {', '.join(ARCHITECTURES)})")
         return ARCHITECTURES[value]
     return value
 
@@ -147,7 +152,7 @@ class VoiceConfig(Strict):
     @model_validator(mode="after")
     def _transcript(self) -> VoiceConfig:
         if not self.ref_text.strip():
-            raise ValueError("ref_text: the transcript of the reference clip is empty")
+            raise KeyProblem("ref_text", "the transcript of the reference clip is empty")
         return self
 
 
@@ -209,7 +214,7 @@ class TemplatesConfig(Strict):
             template = getattr(self, key)
             check_template(template, ("uname", "text"), key)
             if "{text}" not in template:
-                raise ValueError(f"{key}: must contain {{text}}")
+                raise KeyProblem(key, "must contain {text}")
         return self
 
 
@@ -268,7 +273,7 @@ class TextConfig(SpokenConfig):
     @model_validator(mode="after")
     def _lengths(self) -> TextConfig:
         if self.min_chars > self.max_chars:
-            raise ValueError("min_chars: is more than max_chars")
+            raise KeyProblem("min_chars", "is more than max_chars")
         return self
 
 
@@ -290,9 +295,9 @@ class QueueConfig(Strict):
         for key in ("names_off_at", "paid_only_at"):
             value = getattr(self, key)
             if value is not None and value > self.max_size:
-                raise ValueError(f"{key}: is more than max_size ({self.max_size})")
+                raise KeyProblem(key, f"is more than max_size ({self.max_size})")
         if self.names_off_at and self.paid_only_at and self.names_off_at >= self.paid_only_at:
-            raise ValueError("names_off_at: must be below paid_only_at")
+            raise KeyProblem("names_off_at", "must be below paid_only_at")
         return self
 
 
@@ -341,12 +346,12 @@ class Config(Strict):
     @model_validator(mode="after")
     def _voices(self) -> Config:
         seen: set[str] = set()
-        for voice in self.voices:
+        for i, voice in enumerate(self.voices):
             if voice.id in seen:
-                raise ValueError(f"voices: duplicate voice id {voice.id!r}")
+                raise KeyProblem(("voices", i, "id"), f"another voice has the id {voice.id!r}")
             seen.add(voice.id)
         if self.default_voice is not None and self.default_voice not in seen:
-            raise ValueError(f"default_voice: no voice with id {self.default_voice!r}")
+            raise KeyProblem("default_voice", f"no voice with id {self.default_voice!r}")
         return self
 
     @property
@@ -370,35 +375,67 @@ class Config(Strict):
         raise ConfigError(f"unknown voice {voice_id!r} (configured: {', '.join(v.id for v in self.voices)})")
 
 
-_UNION_TAGS = {registry.slot: frozenset(registry.names) for registry in (SOURCES, OUTPUTS)}
+_UNION_TAGS = {registry.slot: registry.names for registry in (SOURCES, OUTPUTS)}
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_UNION_MEMBER = re.compile(r"^(int|str|float|bool|[a-z-]+\[.*\])$")
+"""How pydantic names a union's alternative in an error's location (`int`, `literal['low','high']`)."""
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
     """('voices', 1, 'ref_audio') -> 'voices[1].ref_audio'; ('source', 'twitch', 'channel') ->
-    'source.channel': the type tag pydantic puts after `source`/`output` is dropped, whatever the type."""
+    'source.channel': the type tag pydantic puts after `source`/`output` is dropped, whatever the type. A
+    key of the streamer's own (an emoji, a name, a typo) is quoted, escaped, so it stays on the line:
+    `text.emoji["🐶"]`."""
     out = ""
     for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
         elif part.startswith("function-") or (i == 1 and part in _UNION_TAGS.get(str(loc[0]), ())):
             continue
+        elif not _PLAIN_KEY.match(part):
+            out += f"[{json.dumps(part, ensure_ascii=False)}]"
         else:
             out += f".{part}" if out else part
     return out
 
 
+def _located(e: ErrorDetails) -> tuple[tuple[int | str, ...], str]:
+    """Where one of pydantic's errors is in the file, as key path, and what is wrong there in a
+    streamer's words."""
+    loc, msg, ctx = tuple(e["loc"]), str(e["msg"]).removeprefix("Value error, "), e.get("ctx", {})
+    if isinstance(problem := ctx.get("error"), KeyProblem):
+        return (*loc, *problem.key), problem.problem
+    if loc[-1:] == ("[key]",):  # a mapping's key itself is wrong: said at the mapping
+        return loc[:-2], f"key {str(loc[-2])!r}: {msg}"
+    if e["type"] == "extra_forbidden":
+        return loc, "unknown key"
+    if e["type"] == "missing":
+        return loc, "required key is missing"
+    if e["type"] == "union_tag_not_found":  # `source:`/`output:` without its `type:`
+        return (*loc, "type"), "required key is missing"
+    if e["type"] == "union_tag_invalid":
+        known = ", ".join(_UNION_TAGS.get(str(loc[0]), ()))
+        return (*loc, "type"), f"unknown type {str(ctx.get('tag'))!r} (known: {known})"
+    return loc, msg
+
+
 def format_validation_error(name: str, err: ValidationError) -> list[str]:
+    """One line per problem: `NAME: LOCATION: PROBLEM`, the location dotted as the key is found in the
+    file (`source.gift_template`, `voices[1].speed`) whether a field's own check or a whole-model check
+    (`KeyProblem`) found it. A value that fits none of a union's types (`ignore_users: [1.5]`) is one
+    line at the value, with why each type refused it: pydantic puts each under the type's name, a key
+    the file does not have."""
+    found = [_located(e) for e in err.errors()]
+    branches = Counter(loc[:-1] for loc, _ in found if loc and _UNION_MEMBER.match(str(loc[-1])))
+    problems: dict[tuple[str, bool], list[str]] = {}
+    for loc, msg in found:
+        union = bool(loc) and branches[loc[:-1]] > 1 and bool(_UNION_MEMBER.match(str(loc[-1])))
+        problems.setdefault((_loc(loc[:-1] if union else loc), union), []).append(" ".join(msg.splitlines()))
     lines = []
-    for e in err.errors():
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        where = _loc(tuple(e["loc"]))
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif e["type"] == "missing":
-            msg = "required key is missing"
-        if ": " in msg and not where:
-            lines.append(f"{name}: {msg}")
-        else:
+    for (where, union), msgs in problems.items():
+        for msg in ["; or ".join(msgs)] if union else msgs:
             lines.append(f"{name}: {where}: {msg}" if where else f"{name}: {msg}")
     return lines
 

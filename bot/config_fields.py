@@ -44,11 +44,22 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class KeyProblem(ValueError):
+    """What a whole-model check (a `model_validator`) finds wrong with one of the model's keys. Pydantic
+    places such an error at the model itself (`source`); the config's error lines add `key` to it, so it
+    reads like a field's own error: `config.yaml: source.gift_template: ...`, not `source: gift_template:`."""
+
+    def __init__(self, key: str | tuple[str | int, ...], problem: str) -> None:
+        self.key = (key,) if isinstance(key, str) else key
+        self.problem = problem
+        super().__init__(f"{'.'.join(map(str, self.key))}: {problem}")
+
+
 def check_template(template: str | None, fields: tuple[str, ...], key: str) -> None:
-    """A template may fill in only `fields`; raises ValueError naming `key` otherwise."""
+    """A template may fill in only `fields`; raises KeyProblem naming `key` otherwise."""
     if template is None:
         return
     try:
         template.format(**dict.fromkeys(fields, ""))
     except (KeyError, IndexError, ValueError) as err:
-        raise ValueError(f"{key}: only {', '.join('{' + f + '}' for f in fields)} can be filled in ({err!r})") from None
+        raise KeyProblem(key, f"only {', '.join('{' + f + '}' for f in fields)} can be filled in ({err!r})") from None

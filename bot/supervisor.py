@@ -38,7 +38,14 @@ ASKED_AGAIN_AFTER_S = 10.0
 
 
 class ConnectFailed(Exception):
-    """Raised by `Connection.connect` when the link cannot be made; its message is the reason logged."""
+    """Raised by `Connection.connect` when the link cannot be made; its message is the reason logged.
+    `asked`: the peer asked us to come back before the link was up (Twitch sends RECONNECT for
+    maintenance at any moment, also between our login and its welcome): no failure, followed as soon as
+    a request on an established link is."""
+
+    def __init__(self, reason: str, asked: bool = False) -> None:
+        super().__init__(reason)
+        self.asked = asked
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,7 @@ class Supervisor:
             asked_before = ended.asked
             if was_up:
                 self.stats.losses += 1
+            if was_up or ended.asked:  # asked back before the link was up: no failure either
                 failed_in_row = 0
                 self._log.warning("%s", self._wording.lost.format(reason=ended.reason, delay=delay))
             else:
@@ -200,7 +208,7 @@ class Supervisor:
             self._backoff.connected()
             return await self._watched(connection.run()), True
         except ConnectFailed as err:
-            return Ended(str(err)), up
+            return Ended(str(err), err.asked), up
         except _Silent:
             return Ended(self._wording.silence.format(seconds=self._silent_after_s)), up
         except Exception as err:  # a bug in one connection must not end the link for good

@@ -275,7 +275,7 @@ def test_check_warns_of_a_transcript_that_does_not_fit_its_clip_and_of_a_cut_cli
     warnings = [line for line in proc.stdout.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 2, proc.stdout
     assert warnings[0] == (
-        "warning: config.yaml: voices[0] (zh): ref_text has 1 syllables for 6.2 s of audio, 0.16 a second "
+        "warning: config.yaml: voices[0].ref_text (zh): 1 syllables for 6.2 s of audio, 0.16 a second "
         "(speech runs at 1.2-10); is it exactly what the clip says?"
     )
     assert warnings[1].startswith("warning: config.yaml: voices[1].ref_audio (long): the clip is 15.0 s; only ")

@@ -80,22 +80,22 @@ def test_yaml_null_output_type_means_null_sink(tmp_path: Path) -> None:
         ),
         (
             ("architecture: F5TTS_v1_Base", "architecture: F5TTS_Huge"),
-            "config.yaml: model: unknown architecture 'F5TTS_Huge' (known: F5TTS_v1_Base, F5TTS_Base, tiny)",
+            "config.yaml: model.architecture: unknown architecture 'F5TTS_Huge' "
+            "(known: F5TTS_v1_Base, F5TTS_Base, tiny)",
         ),
         (
             ("    ref_text: 大家好", "    ref_text: '  '"),
-            "config.yaml: voices[0]: ref_text: the transcript of the reference clip is empty",
+            "config.yaml: voices[0].ref_text: the transcript of the reference clip is empty",
         ),
         (
             ("    speed: 1.1", "    speed: fast"),
             "config.yaml: voices[1].speed: Input should be a valid number, unable to parse string as a number",
         ),
         (("default_voice: en", "default_voice: nobody"), "config.yaml: default_voice: no voice with id 'nobody'"),
-        (("  - id: en", "  - id: streamer"), "config.yaml: voices: duplicate voice id 'streamer'"),
+        (("  - id: en", "  - id: streamer"), "config.yaml: voices[1].id: another voice has the id 'streamer'"),
         (
             ("{type: replay, path: chat.jsonl, speed: 2}", "{type: bilibli}"),
-            "config.yaml: source: Input tag 'bilibli' found using 'type' does not match any of the expected tags: "
-            "'replay', 'console', 'bilibili', 'twitch'",
+            "config.yaml: source.type: unknown type 'bilibli' (known: replay, console, bilibili, twitch)",
         ),
         (
             ("{type: replay, path: chat.jsonl, speed: 2}", "{type: replay}"),
@@ -106,6 +106,76 @@ def test_yaml_null_output_type_means_null_sink(tmp_path: Path) -> None:
 def test_bad_config_names_the_key(tmp_path: Path, change: tuple[str, str], message: str) -> None:
     assert change[0] in GOOD
     assert error_of(tmp_path, GOOD.replace(*change)) == message
+
+
+VOICE = {"id": "zh", "ref_audio": "a.wav", "ref_text": "你好"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "line"),
+    [
+        ({"model": {"architecture": "F5TTS_Huge"}}, "model.architecture: unknown architecture 'F5TTS_Huge'"),
+        ({"voices": [{**VOICE, "ref_text": " "}]}, "voices[0].ref_text: the transcript of the reference clip is"),
+        ({"voices": [VOICE, VOICE]}, "voices[1].id: another voice has the id 'zh'"),
+        ({"default_voice": "en"}, "default_voice: no voice with id 'en'"),
+        ({"text": {"templates": {"gift": "{who}"}}}, "text.templates.gift: only {uname}, {text} can be filled in"),
+        ({"text": {"templates": {"guard": "hi"}}}, "text.templates.guard: must contain {text}"),
+        ({"text": {"min_chars": 9, "max_chars": 8}}, "text.min_chars: is more than max_chars"),
+        ({"queue": {"max_size": 9}}, "queue.names_off_at: is more than max_size (9)"),
+        ({"queue": {"names_off_at": 12, "paid_only_at": 11}}, "queue.names_off_at: must be below paid_only_at"),
+        (
+            {"source": {"type": "twitch", "channel": "dallas", "ping_every_s": 60, "silent_after_s": 60}},
+            "source.silent_after_s: must be longer than ping_every_s",
+        ),
+        (
+            {"source": {"type": "twitch", "channel": "dallas", "raid_template": "{count}"}},
+            "source.raid_template: only {uname}, {viewers} can be filled in",
+        ),
+        (
+            {"source": {"type": "bilibili", "room_id": 1, "entry_template": "{gift}"}},
+            "source.entry_template: only {uname} can be filled in",
+        ),
+    ],
+)
+def test_a_whole_model_check_names_its_key_as_a_field_error_does(
+    tmp_path: Path, settings: dict[str, object], line: str
+) -> None:
+    """A check across several keys (pydantic places it at the model) reads `text.min_chars: ...`, never
+    `text: min_chars: ...`: the location is the key a streamer looks for in config.yaml."""
+    data = {"voices": [VOICE], "source": {"type": "console"}, "output": {"type": "null"}, **settings}
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, tmp_path / "config.yaml")
+    (error,) = str(err.value).splitlines()
+    assert error.startswith(f"config.yaml: {line}"), error
+
+
+@pytest.mark.parametrize(
+    ("settings", "line"),
+    [
+        (
+            {"text": {"ignore_users": [1.5]}},
+            "text.ignore_users[0]: Input should be a valid integer, got a number with a fractional part; "
+            "or Input should be a valid string",
+        ),
+        (
+            {"output": {"type": "sounddevice", "latency": "now"}},
+            "output.latency: Input should be 'low' or 'high'; "
+            "or Input should be a valid number, unable to parse string as a number",
+        ),
+        ({"text": {"aliases": {"": "x"}}}, "text.aliases: key '': String should have at least 1 character"),
+        ({"text": {"emoticons": {"[doge]": 1}}}, 'text.emoticons["[doge]"]: Input should be a valid string'),
+        ({"text": {"emoji": {"a\nb": 1}}}, 'text.emoji["a\\nb"]: Input should be a valid string'),
+        ({"text": {"no\nsuch": 1}}, 'text["no\\nsuch"]: unknown key'),
+        ({"source": {"path": "chat.jsonl"}}, "source.type: required key is missing"),
+    ],
+)
+def test_every_error_is_one_line_at_a_key_of_the_file(tmp_path: Path, settings: dict[str, object], line: str) -> None:
+    """Not under the name pydantic gives a union's alternative (`ignore_users[0].int`), and not broken
+    over lines by a key the streamer wrote (a newline in it)."""
+    data = {"voices": [VOICE], "source": {"type": "console"}, "output": {"type": "null"}, **settings}
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, tmp_path / "config.yaml")
+    assert str(err.value).splitlines() == [f"config.yaml: {line}"]
 
 
 def test_every_problem_is_one_line(tmp_path: Path) -> None:
@@ -123,10 +193,10 @@ def test_missing_voices(tmp_path: Path) -> None:
 
 def test_bad_template(tmp_path: Path) -> None:
     assert error_of(tmp_path, GOOD + "text: {templates: {danmaku: '{user} says {text}'}}\n") == (
-        "config.yaml: text.templates: danmaku: only {uname}, {text} can be filled in (KeyError('user'))"
+        "config.yaml: text.templates.danmaku: only {uname}, {text} can be filled in (KeyError('user'))"
     )
     assert error_of(tmp_path, GOOD + "text: {templates: {super_chat: '{uname}'}}\n") == (
-        "config.yaml: text.templates: super_chat: must contain {text}"
+        "config.yaml: text.templates.super_chat: must contain {text}"
     )
 
 
@@ -146,10 +216,10 @@ def test_bad_blocklist_regex_is_one_clear_line(tmp_path: Path) -> None:
 
 def test_queue_thresholds_must_be_ordered(tmp_path: Path) -> None:
     assert error_of(tmp_path, GOOD + "queue: {max_size: 20, names_off_at: 10, paid_only_at: 30}\n") == (
-        "config.yaml: queue: paid_only_at: is more than max_size (20)"
+        "config.yaml: queue.paid_only_at: is more than max_size (20)"
     )
     assert error_of(tmp_path, GOOD + "queue: {names_off_at: 20, paid_only_at: 10}\n") == (
-        "config.yaml: queue: names_off_at: must be below paid_only_at"
+        "config.yaml: queue.names_off_at: must be below paid_only_at"
     )
     assert error_of(tmp_path, GOOD + "moderation: {moderators: [0]}\n") == (
         "config.yaml: moderation.moderators[0]: Input should be greater than 0"

@@ -54,8 +54,7 @@ def test_a_bad_twitch_channel_reads_like_a_bad_bilibili_room(tmp_path: Path) -> 
 
 def test_an_unknown_type_lists_the_registered_ones(tmp_path: Path) -> None:
     assert error_lines(tmp_path, output={"type": "speakers"}) == [
-        f"config.yaml: output: Input tag 'speakers' found using 'type' does not match any of the expected tags: "
-        f"{', '.join(repr(n) for n in OUTPUTS.names)}"
+        f"config.yaml: output.type: unknown type 'speakers' (known: {', '.join(OUTPUTS.names)})"
     ]
 
 

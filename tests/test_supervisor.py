@@ -143,6 +143,31 @@ async def test_a_peer_asking_again_at_once_gets_the_backoff() -> None:
         assert backoff.attempt == 3  # the first request honoured at once, each one after it backed off
 
 
+async def test_a_peer_asking_to_reconnect_before_the_link_is_up_is_followed_at_once_and_no_failure() -> None:
+    """Twitch may send RECONNECT between our login and its welcome: maintenance, not a refusal."""
+    clock = VirtualClock()
+    links = FakeConnections(clock, [Plan(refuse="maintenance", asked=True)])
+    backoff = backoff_on(clock)
+    sup = make(links, clock, backoff=backoff)
+    async with supervising(sup):
+        await clock.advance(1.0 + 0.05)
+        assert len(links.made) == 2 and sup.connected
+    assert list(sup.stats.reasons) == ["maintenance"]
+    assert sup.stats.failures == 0 and backoff.attempt == 0
+
+
+async def test_a_peer_asking_again_before_every_link_is_up_gets_the_backoff_but_no_failures() -> None:
+    clock = VirtualClock()
+    links = FakeConnections(clock, [Plan(refuse="go away", asked=True)] * 4)
+    backoff = backoff_on(clock)
+    sup = make(links, clock, backoff=backoff)
+    async with supervising(sup):
+        while not sup.connected:
+            await clock.advance(0.05)
+    assert len(links.made) == 5 and sup.stats.failures == 0
+    assert backoff.attempt == 3  # the first request honoured at once, each one right after it backed off
+
+
 async def test_a_crashing_connection_is_logged_once_closed_and_retried(caplog: pytest.LogCaptureFixture) -> None:
     clock = VirtualClock()
     links = FakeConnections(clock, [Plan(crash=True)])

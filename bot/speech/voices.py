@@ -57,7 +57,7 @@ def transcript_warning(name: str, voice: VoiceConfig, seconds: float) -> str | N
     if MIN_SYLLABLES_PER_S <= rate <= MAX_SYLLABLES_PER_S:
         return None
     return (
-        f"{name} ({voice.id}): ref_text has {syllables} syllables for {seconds:.1f} s of audio, {rate:.2f} a second "
+        f"{name}.ref_text ({voice.id}): {syllables} syllables for {seconds:.1f} s of audio, {rate:.2f} a second "
         f"(speech runs at {MIN_SYLLABLES_PER_S:g}-{MAX_SYLLABLES_PER_S:g}); is it exactly what the clip says?"
     )
 

@@ -64,7 +64,7 @@ class Plan:
     """How one attempt goes; times are seconds on the virtual clock."""
 
     refuse: str | None = None
-    """`connect` fails with this reason."""
+    """`connect` fails with this reason (the peer asking us back, with `asked`)."""
     connect_s: float = 0.0
     """`connect` takes this long, hearing nothing."""
     speaks_every_s: float | None = 1.0
@@ -99,7 +99,7 @@ class FakeConnection:
         self.state = "connecting"
         await self._clock.sleep(self.plan.connect_s)
         if self.plan.refuse is not None:
-            raise ConnectFailed(self.plan.refuse)
+            raise ConnectFailed(self.plan.refuse, self.plan.asked)
         self.state = "up"
 
     async def run(self) -> Ended:

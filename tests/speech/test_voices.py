@@ -24,7 +24,7 @@ def test_the_bundled_voices_are_plausible_and_hi_for_a_long_clip_is_not() -> Non
     assert transcript_warning("voices[0]", voice("Some call me nature, others call me mother nature."), 5.03) is None
     warning = transcript_warning("voices[1]", voice("Hi."), 6.6)
     assert warning == (
-        "voices[1] (me): ref_text has 1 syllables for 6.6 s of audio, 0.15 a second (speech runs at 1.2-10); "
+        "voices[1].ref_text (me): 1 syllables for 6.6 s of audio, 0.15 a second (speech runs at 1.2-10); "
         "is it exactly what the clip says?"
     )
     assert "\n" not in warning
@@ -36,7 +36,7 @@ def test_a_transcript_far_too_long_for_its_clip_is_a_warning() -> None:
 
 def test_profile_of_a_wrong_transcript_warns_and_is_bounded() -> None:
     profile, warnings = load_profile(voice("Hi."), "voices[0]")
-    assert len(warnings) == 1 and "voices[0] (me): ref_text has 1 syllables for 6.2 s" in warnings[0]
+    assert len(warnings) == 1 and "voices[0].ref_text (me): 1 syllables for 6.2 s" in warnings[0]
     assert profile.lang == "en"
     # "Hi." for a 6.2 s clip is 1.55 s a byte; the engine's pace is clamped, so the 7-word line that
     # came out as a 61 s WAV is predicted at no more than 0.3 s a byte
@@ -75,4 +75,4 @@ def test_profiles_log_warnings_and_survive_an_unreadable_clip(caplog: pytest.Log
         profiles = load_profiles(cfg)
     assert set(profiles) == {"zh", "bad", "hi"}
     assert profiles["bad"].rate == NOMINAL_RATE
-    assert any("voices[2] (hi): ref_text has 1 syllables" in r.getMessage() for r in caplog.records)
+    assert any("voices[2].ref_text (hi): 1 syllables" in r.getMessage() for r in caplog.records)

@@ -228,12 +228,18 @@ class FakeOutputStream:
         return played
 
 
+HOLD_MAX_S = 30.0
+"""A held fake open goes on by itself after this long, so a failing test cannot leave its thread waiting."""
+
+
 @dataclass
 class FakeStreamOpener:
-    """Hands out FakeOutputStreams; `fail_opens` opens raise first (device absent), as PortAudio would."""
+    """Hands out FakeOutputStreams; `fail_opens` opens raise first (device absent), as PortAudio would.
+    With `hold`, an open waits until it is set, at most `HOLD_MAX_S` (PortAudio scanning slow devices)."""
 
     samplerate: int = SAMPLE_RATE
     fail_opens: int = 0
+    hold: threading.Event | None = None
     opens: int = 0
     rescans: int = 0
     streams: list[FakeOutputStream] = field(default_factory=list)
@@ -243,6 +249,8 @@ class FakeStreamOpener:
     ) -> FakeOutputStream:
         self.opens += 1
         self.rescans += int(rescan)
+        if self.hold is not None:
+            self.hold.wait(HOLD_MAX_S)
         if self.fail_opens > 0:
             self.fail_opens -= 1
             raise UserError("no output device named like 'fake' (see `ishowtts-bot devices`)")

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -534,8 +535,12 @@ class _CardStream:
 
     async def connect(self) -> None:
         sink, cfg = self._sink, self._sink.cfg
+        opening = _Opening(lambda: sink._opener(cfg.device, cfg.rate, cfg.latency, sink._fill, sink._rescan))
         try:
-            stream = await asyncio.to_thread(sink._opener, cfg.device, cfg.rate, cfg.latency, sink._fill, sink._rescan)
+            stream = await asyncio.to_thread(opening.run)
+        except asyncio.CancelledError:
+            opening.abandon()
+            raise
         except Exception as err:
             raise ConnectFailed(str(err)) from err
         self._stream = stream
@@ -559,3 +564,34 @@ class _CardStream:
         if not self._sink._closed:
             self._sink._down_since = time.monotonic()
         await self._sink._close_stream()
+
+
+class _Opening:
+    """An open in a worker thread that its awaiter may give up on (the sink closing while PortAudio scans
+    the devices). Cancelling the awaiter does not stop the thread: what it opens after that is closed, not
+    left holding the device (a few such leaks and the card refuses every open)."""
+
+    def __init__(self, open_stream: Callable[[], OutputStream]) -> None:
+        self._open = open_stream
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._opened: OutputStream | None = None
+
+    def run(self) -> OutputStream:
+        """In the worker thread: the opened stream, already closed if its awaiter is gone."""
+        stream = self._open()
+        with self._lock:
+            if not self._abandoned:
+                self._opened = stream
+                return stream
+        stream.close()
+        return stream
+
+    def abandon(self) -> None:
+        """The awaiter is cancelled. A stream opened but not yet taken (its result on its way to the loop)
+        is closed in a thread of its own, as closing may block in the driver."""
+        with self._lock:
+            self._abandoned = True
+            stream, self._opened = self._opened, None
+        if stream is not None:
+            threading.Thread(target=stream.close, name="audio-close-abandoned", daemon=True).start()

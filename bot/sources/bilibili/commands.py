@@ -14,6 +14,14 @@ carries is info[0][5] ("dmid/rnd", a 64-bit id in current captures; 0 for lotter
 is hex and never matches. No public capture pairs a type-1 recall with its danmaku, so that match rests on
 the notebook's naming; type 2 (the masked captures' kind: target_id shaped like a uid, the notebook's
 "临时封禁(mid)") withdraws that viewer's waiting danmaku, which needs no id at all.
+
+Room admins (房管) are known from each danmaku, so no admin list is fetched: info[2][2] is 1 when the sender
+is one (xfgryujk/blivedm reads it the same way, `admin=info[2][2]`, "是否房管", in `blivedm/models/web.py` at
+3bf17fe862b8c2fc6bc04c81c3f0c5db95de93d6; the notebook's captures carry it), set by the server on each
+danmaku; the commands that announce the list's changes (`room_admin_entrance`, `ROOM_ADMIN_REVOKE`,
+`ROOM_ADMINS` in the notebook) are therefore ignored. Read anonymously the flag still comes, but with the
+uid masked to 0, and a command from uid 0 is refused (bot/moderation.py): room admins moderate by chat
+only when the bot is logged in.
 """
 
 from __future__ import annotations

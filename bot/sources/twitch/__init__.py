@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, field_validator, model_validator
 
 from bot.component import Findings, SourceComponent, SourceSettings
-from bot.config_fields import ConfigPath, check_template
+from bot.config_fields import ConfigPath, KeyProblem, check_template
 from bot.sources.login import check_login
 from bot.sources.twitch.credentials import load_twitch_credentials
 
@@ -53,7 +53,7 @@ class TwitchSource(SourceSettings):
     @model_validator(mode="after")
     def _checks(self) -> TwitchSource:
         if self.silent_after_s <= self.ping_every_s:
-            raise ValueError("silent_after_s: must be longer than ping_every_s (a PING must get its chance)")
+            raise KeyProblem("silent_after_s", "must be longer than ping_every_s (a PING must get its chance)")
         check_template(self.sub_template, ("uname", "plan", "months"), "sub_template")
         check_template(self.gift_template, ("uname", "count", "plan"), "gift_template")
         check_template(self.raid_template, ("uname", "viewers"), "raid_template")

@@ -2,8 +2,9 @@
 
 Speaks enough of the dialect for the real client: it records every line a client sends (so tests see
 CAP, PASS, NICK, JOIN, PONG and PRIVMSG replies), welcomes a client after NICK and JOIN with `001`, the
-JOIN echo and `ROOMSTATE`, answers PING, refuses a bad token with Twitch's own NOTICE, and lets a test
-push raw lines to every client, send `RECONNECT`, or drop connections.
+JOIN echo and `ROOMSTATE`, answers PING, refuses a bad token with Twitch's own NOTICE, can answer a JOIN
+with `RECONNECT` instead of the welcome (maintenance starting mid-login), and lets a test push raw lines to
+every client, send `RECONNECT`, or drop connections.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ class FakeTwitchServer:
         """When set, a PASS must carry exactly this token (else Twitch's "Login authentication failed");
         anonymous logins (no PASS) are let in, as on Twitch."""
         self.answer_pings = True
+        self.reconnect_before_welcome = 0
+        """The next this many JOINs are answered with `RECONNECT` and no welcome."""
         self.received: list[str] = []
         self.connections = 0
         self.joined = asyncio.Event()
@@ -73,6 +76,11 @@ class FakeTwitchServer:
                 elif word == "JOIN":
                     if token is not None and self.valid_token and token != self.valid_token:
                         writer.write(b":tmi.twitch.tv NOTICE * :Login authentication failed\r\n")
+                        await writer.drain()
+                        break
+                    if self.reconnect_before_welcome > 0:
+                        self.reconnect_before_welcome -= 1
+                        writer.write(b":tmi.twitch.tv RECONNECT\r\n")
                         await writer.drain()
                         break
                     writer.write(

@@ -8,8 +8,8 @@ Each connection is kept by the same supervisor as Bilibili's and the sound card'
 when it ends, errors, is refused, or stays silent past `silent_after_s` (we PING after `ping_every_s` of
 quiet), the reason is logged once and a new connection is made after an exponential backoff with full
 jitter. A `RECONNECT` from Twitch (server maintenance) is answered at once, with a small jitter and no
-backoff. Events reach the pipeline through the supervisor's bounded hand-off; overflow is dropped and
-counted.
+backoff, also when it comes before the channel is joined (it is no failure then either). Events reach the
+pipeline through the supervisor's bounded hand-off; overflow is dropped and counted.
 
 The OAuth token is sent once in `PASS` and appears nowhere else: not in logs, reprs or errors.
 """
@@ -227,8 +227,8 @@ class _IrcConnection:
         try:
             await self._source._login(self.writer)
             while not self.joined:
-                if (ended := await self._next()) is not None:
-                    raise ConnectFailed(ended)
+                if (ended := await self._next()) is not None:  # RECONNECT may come before the welcome
+                    raise ConnectFailed(ended, asked=ended == RECONNECT_ASKED)
         except (OSError, TimeoutError) as err:
             raise ConnectFailed(f"connection error: {type(err).__name__}: {err}") from err
 

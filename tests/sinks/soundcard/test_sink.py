@@ -5,9 +5,11 @@ and a device that disappears."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -48,6 +50,13 @@ async def play_for(stream: FakeOutputStream, seconds: float) -> np.ndarray:
         out.append(stream.advance(0.01))
         await asyncio.sleep(0.002)
     return np.concatenate(out)
+
+
+async def until(cond: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
 
 
 def runs(pcm: np.ndarray) -> list[tuple[float, int]]:
@@ -197,6 +206,34 @@ async def test_device_absent_at_start_then_lost_mid_stream_is_reopened() -> None
     out = await play_for(opener.current, 1.0)
     assert np.count_nonzero(out == 0.5) == pytest.approx(0.6 * RATE, abs=240)  # the rest of it plays
     await sink.close()
+
+
+async def test_a_stream_opened_after_its_open_was_cancelled_is_closed() -> None:
+    """Closing the sink while PortAudio is still opening the card in its worker thread: the stream that
+    thread opens afterwards is closed, not left holding the device."""
+    hold = threading.Event()
+    opener = FakeStreamOpener(hold=hold)
+    sink = make_sink(opener)
+    starting = asyncio.create_task(sink.start())
+    try:
+        await until(lambda: opener.opens == 1, "the open to begin in its thread")
+        await sink.close()
+    finally:
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        hold.set()  # the open finishes with nobody waiting for it
+    await until(lambda: bool(opener.streams) and opener.current.closed, "the late stream to be closed")
+    assert opener.opens == 1 and sink.stats.reopens == 0
+
+
+async def test_a_stream_opened_just_before_its_open_was_cancelled_is_closed_too() -> None:
+    """The other order: the thread has returned the stream, the cancel comes before the loop takes it."""
+    stream = FakeOutputStream()
+    opening = soundcard._Opening(lambda: stream)
+    assert opening.run() is stream and not stream.closed
+    opening.abandon()
+    await until(lambda: stream.closed, "the stream in flight to be closed")
 
 
 async def test_a_stream_whose_callback_stops_is_reopened() -> None:

@@ -32,9 +32,11 @@ from bot.sources.bilibili.protobuf import (
 )
 
 SAMPLES = Path(__file__).parents[1] / "fixtures" / "live-cmd-subset.jsonl"
-"""Picked from ../shared/bilibili/live-cmd-samples.jsonl (sjh8130/bili_danmaku's protocol notebook, masked):
-every DANMU_MSG variant, the moderation and live-state commands, and 30 kinds the bot ignores."""
+"""56 examples from sjh8130/bili_danmaku's protocol notebook `Testing.md` (masked there): every DANMU_MSG
+variant, the moderation and live-state commands, and 30 kinds the bot ignores; see fixtures/SOURCES.md."""
 ALL_SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "bilibili" / "live-cmd-samples.jsonl"
+"""All 282 examples of that same `Testing.md`, one per line, where a copy lies beside the checkout (not part
+of the repository: the test that reads it is skipped elsewhere)."""
 PAID = Path(__file__).parents[1] / "fixtures" / "bilibili-paid-and-withdrawn.jsonl"
 """Super chats and their twin and deletion, guard toasts, recalls, lottery danmaku: sources in fixtures/SOURCES.md."""
 
@@ -129,6 +131,16 @@ def test_danmaku_fields_land_where_expected() -> None:
     )
     owner = map_command(danmu("我是主播", uid=777), owner_uid=777)
     assert isinstance(owner, ChatEvent) and owner.role == Role.STREAMER
+
+
+def test_a_room_admin_is_known_from_the_danmaku_itself() -> None:
+    """The real capture of an admin's danmaku carries the flag at info[2][2], even read anonymously (uid and
+    name masked): no admin list is needed. Its lottery flag is cleared so that it maps to speech."""
+    cmd = capture("DANMU_MSG")
+    assert cmd["info"][2][:3] == [0, "***", 1]
+    cmd["info"][0][9] = 0
+    ev = map_command(cmd, owner_uid=9999999999)
+    assert isinstance(ev, ChatEvent) and (ev.role, ev.uid) == (Role.MODERATOR, 0)  # uid 0: commands refused
 
 
 @pytest.mark.parametrize(

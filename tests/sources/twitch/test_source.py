@@ -24,7 +24,7 @@ from bot.sinks.controls import ImmediateControls
 from bot.sources.twitch import TwitchSource
 from bot.sources.twitch.credentials import load_twitch_credentials
 from bot.sources.twitch.fake_server import FakeTwitchServer
-from bot.sources.twitch.source import TwitchChatSource
+from bot.sources.twitch.source import RECONNECT_ASKED, TwitchChatSource
 from bot.testing.fake_synthesizer import FakeSynthesizer
 from bot.testing.voice_clips import ZH_REF, ZH_TEXT
 from tests.sources.twitch.test_irc import CAPTURES, privmsg, usernotice
@@ -150,6 +150,27 @@ async def test_server_drop_reconnects_with_backoff_and_reconnect_command_at_once
         ]
         await run.server.send(privmsg("after reconnect"))
         assert (await run.wait_for(1))[0].text == "after reconnect"
+
+
+async def test_a_reconnect_before_the_welcome_is_followed_soon_and_is_no_failure(tls: Tls) -> None:
+    """Maintenance may start between our JOIN and Twitch's welcome: the long backoff of a failed connect
+    (up to 30 s here) would leave the chat unread for nothing."""
+    server = FakeTwitchServer(tls[0], channel="dallas")
+    server.reconnect_before_welcome = 1
+    await server.start()
+    backoff = Backoff(base_s=30.0, cap_s=60.0, stable_s=60.0)
+    source = TwitchChatSource(twitch_cfg(server.port), ssl_context=tls[1], backoff=backoff, environ={})
+    run = Running(server, source)
+    task = asyncio.create_task(run.collect())
+    try:
+        await run.joined()
+        assert server.connections == 2 and source.reconnect_reasons == [RECONNECT_ASKED]
+        assert source._supervisor.stats.failures == 0 and backoff.attempt == 0
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await server.close()
 
 
 async def test_a_silent_server_is_left_and_rejoined(tls: Tls) -> None:

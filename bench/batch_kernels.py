@@ -31,11 +31,11 @@ from common import SHORT_DANMAKU, TEXTS, BenchModel, cuda_median_s
 from ready_and_batches import MIXED
 
 SDPA = None  # the engine's own attention, kept before a variant replaces it
-KINDS = {
-    "attention": ("flash", "fmha", "attention", "attn"),
+KINDS = {  # in this order: cuDNN's attention and convolution kernels carry "cutlass" in their names too
+    "attention": ("flash", "fmha", "attention", "attn", "sdpa"),
+    "convolution": ("fprop", "conv", "nhwc"),
     "matmul": ("gemm", "cutlass", "nvjet", "xmma", "cublas"),
     "fused (inductor)": ("triton",),
-    "convolution": ("conv", "cudnn"),
 }
 
 

@@ -1,11 +1,12 @@
 """The convolutional position embedding (grouped conv, Mish, masked; twice) as one Triton kernel per conv.
 
 Why a kernel of our own: F5-TTS's position embedding is a grouped 1-D convolution (1024 channels in 16
-groups of 64, kernel 31). cuDNN runs it in ~390 us per call on an H200 whatever the batch (2 to 16 rows
-cost the same: the kernel it picks is latency-bound), and a sampling loop calls it twice per step: 32
-calls, ~12 ms, about a quarter of a short danmaku's 53 ms (docs/benchmarks.md, "What batching costs").
-Written as what it is, 31 small matrix products per (position tile, group, row), with the input mask,
-bias, Mish and the output mask in the same pass, it takes microseconds.
+groups of 64, kernel 31), run twice per sampling step. cuDNN's kernel for it took 240-390 us per call on an
+H200 whatever the batch (2 to 16 rows cost the same: it is latency-bound), ~355 us with the Mish and masks
+around it. Written as what it is, 31 small matrix products per (position tile, group, row) with the input
+mask, bias, Mish and the output mask in the same pass, it takes 35 us for a short danmaku's 2 rows; the
+sampling loop of a short danmaku went from 52-53 to 48-50 ms (docs/benchmarks.md, "What a batched pass
+spends its time on").
 
 Used on the prepared path only (with the compiled blocks, where Triton is known to be present and its
 first compile happens during warm-up); the eager path keeps cuDNN, so the first message after a start

@@ -64,8 +64,11 @@ class Synthesizer(Protocol):
 
     def warm_up_steps(self) -> Iterator[str]:
         """Get ready in bounded steps, one per `next()` (each in the worker thread, between requests):
-        after the first the engine can speak; later ones make it faster (e.g. compile and capture CUDA
-        graphs, one shape each) without changing what it says. Yields what each step did."""
+        after the first the engine can speak; later ones make it faster (e.g. capture CUDA graphs,
+        compile, one shape each) without changing what it says. Each `next()` takes the step announced
+        by the one before and yields the announcement of the next ("<kind> <what>": the worker times
+        each kind apart to choose a pause long enough for it); the first takes the step that makes the
+        engine able to speak. Ends when nothing is left."""
         ...
 
 

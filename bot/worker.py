@@ -42,21 +42,19 @@ capturing one shape) takes up to seconds and a message arriving meanwhile waits 
 0.2 s the first 20 messages at one a second waited up to 6.8 s (docs/benchmarks.md), so steps wait for a
 pause in the chat; until then the eager path speaks."""
 QUIET_PER_STEP = 2.0
-"""...and only after a pause this many times as long as the next step is expected to take (the last
-timed step, or half the previous expectation if that was longer: a long compile step is not forgotten
-at once):
-with chat every 2 s and 1.3-s steps on an H200, messages that came mid-step waited up to 1.6 s; a chat
-that never pauses that long keeps the eager path, which is slower than the prepared one but still many
-times faster than real time."""
+"""...and only after a pause this many times as long as a step of its kind is expected to take (the last
+one timed, or half the previous expectation if that was longer: a long compile step is not forgotten at
+once): with chat every 2 s and 1.3-s steps on an H200, messages that came mid-step waited up to 1.6 s; a
+chat that never pauses that long keeps the faster path it has, which is still many times faster than
+real time."""
 FIRST_STEP_GUESS_S = 5.0
-"""What a warm-up step is taken to cost before one has been timed. The first shape compiles (with a new
-cache it also sets up torch.compile): on an H200 that step held the worker 7-8 s, and with the running
-estimate still empty it started 1 s into a 2-s pause of the chat, so messages 3-6 after a restart waited
-8.5, 7.2, 5.2, 3.2 s (docs/benchmarks.md). Guessing long keeps a chat that pauses only briefly on the
-eager path until a longer pause comes."""
+"""What a warm-up step of a kind not timed yet is taken to cost. The first compile (with a new cache it
+also sets up torch.compile) held the worker 7-8 s on an H200, and with nothing timed yet it started 1 s
+into a 2-s pause of the chat, so messages 3-6 after a restart waited 8.5, 7.2, 5.2, 3.2 s
+(docs/benchmarks.md). Guessing long keeps a chat that pauses only briefly on the path it has until a
+longer pause comes."""
 POLL_STEP_S = 0.01
-"""A step quicker than this only looked whether the compiler's imports are done: it says nothing about
-what the next step costs, so it does not lower the estimate."""
+"""A step quicker than this only looked whether the compiler's imports are done: its kind is instant."""
 VOICE_WORK = 20.0
 """A synthesis job's work is its characters plus this per request: each pass also runs over the voice's
 reference clip, which costs about as much as a short sentence."""
@@ -174,38 +172,42 @@ class SynthesisWorker:
 
     async def start(self, warm_up: bool = True) -> list[str]:
         """Build the synthesizer (load the model) in the worker thread and take the first warm-up step,
-        after which it can speak; the other steps (compiling, capturing graphs) run in the background,
+        after which it can speak; the other steps (capturing graphs, compiling) run in the background,
         between requests. Returns the voices."""
         self._synth = await self.call(self._factory, kind="load")
         if warm_up:
             steps = self._synth.warm_up_steps()
             t0 = time.perf_counter()
-            first = await self.call(lambda: next(steps, None), kind="warm-up")
-            log.info("able to speak after %.1f s of warm-up (%s)", time.perf_counter() - t0, first)
-            self._preparing = asyncio.create_task(self._prepare_between_jobs(steps), name="gpu-prepare")
+            upcoming = await self.call(lambda: next(steps, None), kind="warm-up")
+            log.info("able to speak after %.1f s of warm-up", time.perf_counter() - t0)
+            self._preparing = asyncio.create_task(self._prepare_between_jobs(steps, upcoming), name="gpu-prepare")
         return await self.call(self._synth.voices)
 
-    async def _prepare_between_jobs(self, steps: Iterator[str]) -> None:
-        """Run the remaining warm-up steps one at a time, each only once the worker has been idle for
-        twice as long as the next step is expected to take, so a message in a chat that keeps talking is
-        never queued behind one; the steps go on in the chat's longer pauses."""
+    async def _prepare_between_jobs(self, steps: Iterator[str], upcoming: str | None) -> None:
+        """Take the remaining warm-up steps one at a time, each only once the worker has been idle for
+        twice as long as a step of its kind is expected to take, so a message in a chat that keeps
+        talking is never queued behind one; the steps go on in the chat's longer pauses. Each `next()`
+        takes the step that the one before announced and announces the one after (its kind is the
+        first word): a capture and a compile differ tenfold, so each kind is timed apart."""
         t0, n = time.perf_counter(), 0
-        expected_s = FIRST_STEP_GUESS_S
-        while True:
-            quiet_s = max(IDLE_BEFORE_PREPARE_S, QUIET_PER_STEP * expected_s)
+        expected: dict[str, float] = {}
+        while upcoming is not None:
+            kind = upcoming.split(" ", 1)[0]
+            quiet_s = max(IDLE_BEFORE_PREPARE_S, QUIET_PER_STEP * expected.get(kind, FIRST_STEP_GUESS_S))
             while self._pending or time.monotonic() - self._idle_since < quiet_s:
                 await asyncio.sleep(IDLE_BEFORE_PREPARE_S / 4)
             try:
-                step, took_s = await self.call(lambda: _timed(lambda: next(steps, None)), kind="prepare")
+                after, took_s = await self.call(lambda: _timed(lambda: next(steps, None)), kind="prepare")
             except Exception as err:
-                log.error("background warm-up stopped (%s); shapes not prepared stay on the eager path", err)
+                log.error("background warm-up stopped (%s); shapes not prepared stay as they were", err)
                 return
-            if step is None:
-                break
-            if took_s >= POLL_STEP_S:  # the next step is taken to cost about what this one did
-                expected_s = max(took_s, expected_s / 2)
+            # the next step of this kind is taken to cost about what this one did; a long one is halved
+            # away rather than forgotten, and an instant one (a poll) is instant
+            old = expected.get(kind, FIRST_STEP_GUESS_S)
+            expected[kind] = took_s if took_s < POLL_STEP_S else max(took_s, old / 2)
             n += 1
-            log.debug("prepared in the background: %s", step)
+            log.debug("prepared in the background: %s (%.2f s)", upcoming, took_s)
+            upcoming = after
         log.info("fast path ready: %d warm-up steps done in the background in %.1f s", n, time.perf_counter() - t0)
 
     @property

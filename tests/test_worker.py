@@ -99,19 +99,22 @@ async def test_pings_never_pile_up_behind_a_long_job() -> None:
 
 
 class SteppedFake(FakeSynthesizer):
-    """A warm-up of `n` steps, each recorded with its thread."""
+    """A warm-up of `n` steps, each recorded with its thread; those after the first take `seconds` more.
+    As the engine's, each `next()` takes the step announced before and announces the next."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, seconds: float = 0.0) -> None:
         super().__init__()
         self.n = n
+        self.seconds = seconds
         self.steps: list[int] = []
 
     def warm_up_steps(self) -> Iterator[str]:
         for i in range(self.n):
-            time.sleep(0.02)
+            time.sleep(0.02 + (self.seconds if i else 0.0))
             self.threads.add(threading.get_ident())
             self.steps.append(i)
-            yield f"step {i}"
+            if i < self.n - 1:
+                yield f"step {i + 1}"
 
 
 async def test_start_returns_after_the_first_step_and_the_rest_wait_for_a_pause_in_the_worker_thread(
@@ -146,26 +149,12 @@ async def chat_every(gap_s: float, worker: SynthesisWorker, times: int) -> list[
     return waits
 
 
-class SlowSteps(SteppedFake):
-    """Warm-up steps of `seconds` each (a compile), after the first."""
-
-    def __init__(self, n: int, seconds: float) -> None:
-        super().__init__(n)
-        self.seconds = seconds
-
-    def warm_up_steps(self) -> Iterator[str]:
-        for i, step in enumerate(super().warm_up_steps()):
-            if i:
-                time.sleep(self.seconds)
-            yield step
-
-
 async def test_steps_wait_for_a_pause_twice_as_long_as_a_step_takes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Chat every 0.45 s: a 0.3-s step waits for 0.6 s of quiet, so no message lands in the middle of one
     (with the idle bound alone, steps would start 0.1 s into each pause); once the chat pauses, they go on."""
     monkeypatch.setattr(bot.worker, "IDLE_BEFORE_PREPARE_S", 0.1)
     monkeypatch.setattr(bot.worker, "FIRST_STEP_GUESS_S", 0.05)
-    fake = SlowSteps(4, seconds=0.3)
+    fake = SteppedFake(4, seconds=0.3)
     worker = SynthesisWorker(lambda: fake)
     await worker.start()
     deadline = time.monotonic() + 10
@@ -193,7 +182,8 @@ class PollsThenCompiles(SteppedFake):
             if i == self.n - 1:
                 time.sleep(self.seconds)
             self.steps.append(i)
-            yield "compiler loading" if 0 < i < self.n - 1 else f"step {i}"
+            if i < self.n - 1:
+                yield "compile shape" if i == self.n - 2 else "compiler loading"
 
 
 async def test_before_any_step_is_timed_a_step_is_taken_to_be_long(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -209,6 +199,43 @@ async def test_before_any_step_is_timed_a_step_is_taken_to_be_long(monkeypatch: 
     waits = await chat_every(0.45, worker, times=6)
     assert fake.steps == [0] and max(waits) < 0.25
     deadline = time.monotonic() + 10
+    while len(fake.steps) < fake.n and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert fake.steps == list(range(fake.n))
+    await worker.close()
+
+
+class CapturesThenCompiles(SteppedFake):
+    """As the engine's warm-up: quick captures of the plain loop first, then compiles ten times as long."""
+
+    def __init__(self, captures: int, compiles: int, capture_s: float, compile_s: float) -> None:
+        super().__init__(1 + captures + compiles)
+        self.kinds = ["speak"] + ["capture"] * captures + ["compile"] * compiles
+        self.took = {"speak": 0.0, "capture": capture_s, "compile": compile_s}
+
+    def warm_up_steps(self) -> Iterator[str]:
+        for i, kind in enumerate(self.kinds):
+            time.sleep(self.took[kind])
+            self.steps.append(i)
+            if i + 1 < len(self.kinds):
+                yield f"{self.kinds[i + 1]} shape {i + 1}"
+
+
+async def test_each_kind_of_step_is_timed_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After quick captures, the first compile is not taken to be as quick: it keeps its long guess, so
+    chat every 0.45 s never waits behind one (with one estimate for every step, the captures' 0.03 s
+    let a 0.3-s compile start 0.1 s into a pause); once the chat pauses, the compiles go on."""
+    monkeypatch.setattr(bot.worker, "IDLE_BEFORE_PREPARE_S", 0.1)
+    monkeypatch.setattr(bot.worker, "FIRST_STEP_GUESS_S", 0.4)
+    fake = CapturesThenCompiles(captures=6, compiles=2, capture_s=0.03, compile_s=0.3)
+    worker = SynthesisWorker(lambda: fake)
+    await worker.start()
+    deadline = time.monotonic() + 10
+    while len(fake.steps) < 7 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert fake.steps == list(range(7))  # the captures, in the quiet after the start
+    waits = await chat_every(0.45, worker, times=6)
+    assert fake.steps == list(range(7)) and max(waits) < 0.25
     while len(fake.steps) < fake.n and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert fake.steps == list(range(fake.n))

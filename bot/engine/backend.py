@@ -75,7 +75,8 @@ class Backend:
         )
         self.prepared: set[GraphKey] | None = None
         """While shapes are being prepared step by step, those ready to replay (compiled, captured); the
-        others run eagerly. None: every shape takes the prepared path (compiled or captured on first use)."""
+        others replay their plain loop's graph if `captured_plain` holds them, else run eagerly. None:
+        every shape takes the prepared path (compiled or captured on first use)."""
 
     def set_steps(self, nfe: int) -> None:
         """(Re)build the sampling loop for `nfe` steps; captured graphs of the old schedule are dropped."""
@@ -88,6 +89,10 @@ class Backend:
         self.graphs: GraphedSampler | None = None
         if self.fast is not None and self.engine.cuda_graphs and self.device.type == "cuda":
             self.graphs = GraphedSampler(self.fast, self.engine.max_graphs)
+        self.captured_plain: set[GraphKey] = set()
+        """Shapes whose plain (uncompiled) loop warm-up captures as a graph before compiling anything:
+        a capture takes two eager loops, a compile seconds, and the replay is already several times
+        faster than the eager loop (docs/benchmarks.md)."""
         # Buckets only pay where graphs replay fixed shapes; elsewhere exact lengths waste nothing.
         self.bucket = self.engine.bucket_frames if self.graphs is not None else 1
         self.max_batch = self.engine.max_batch if self.fast is not None else 1
@@ -144,8 +149,12 @@ class Backend:
                 # Batch sizes round up to a power of two (repeating the first item) so a few graphs serve all.
                 items += [items[0]] * (batch_bucket(len(items)) - len(items))
             batch = self.fast.prepare(items, length)
-            if self.prepared is not None and GraphedSampler.key(batch) not in self.prepared:
-                out = self.fast.sample(batch, eager=True)
+            key = GraphedSampler.key(batch)
+            if self.prepared is not None and key not in self.prepared:
+                if self.graphs is not None and key in self.captured_plain:
+                    out = self.graphs.run(batch, eager=True)
+                else:
+                    out = self.fast.sample(batch, eager=True)
             else:
                 if self._compile_pending:
                     self._compile_pending = False

@@ -5,6 +5,10 @@ dominates F5-TTS on a big GPU: on an H100 capturing alone took a short danmaku f
 (docs/benchmarks.md). Graphs share one memory pool
 (they replay one at a time on one stream) and at most `max_graphs` stay resident, least recently used
 evicted first.
+
+A shape can have two graphs for a while: one of the plain (uncompiled) loop, captured first because
+capturing is quick and replaying is already several times faster than launching each kernel, and later
+one of the compiled loop, which replaces it (`eager` in `run`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ class GraphedSampler:
     def __init__(self, fast: FastDiT, max_graphs: int) -> None:
         self.fast = fast
         self.max_graphs = max_graphs
-        self._graphs: OrderedDict[GraphKey, _Captured] = OrderedDict()
+        self._graphs: OrderedDict[tuple[GraphKey, bool], _Captured] = OrderedDict()
         self._pool = torch.cuda.graph_pool_handle()
         self.captures = 0
 
@@ -46,13 +50,17 @@ class GraphedSampler:
         return len(self._graphs)
 
     @torch.inference_mode()
-    def run(self, batch: PreparedBatch) -> torch.Tensor:
-        """Sample `batch`; the result is valid until the next call (copy what you keep)."""
-        key = self.key(batch)
+    def run(self, batch: PreparedBatch, eager: bool = False) -> torch.Tensor:
+        """Sample `batch`; the result is valid until the next call (copy what you keep). `eager`: the graph
+        of the plain loop (`FastDiT.sample(eager=True)`); otherwise of the loop as compiled, which, once
+        captured, replaces the plain one of its shape."""
+        key = (self.key(batch), eager)
         entry = self._graphs.get(key)
         if entry is None:
-            entry = self._capture(batch)
+            entry = self._capture(batch, eager)
             self._graphs[key] = entry
+            if not eager:
+                self._graphs.pop((key[0], True), None)
             while len(self._graphs) > self.max_graphs:
                 self._graphs.popitem(last=False)
         else:
@@ -64,19 +72,25 @@ class GraphedSampler:
         entry.graph.replay()
         return entry.output
 
-    def _capture(self, batch: PreparedBatch) -> _Captured:
+    def drop_plain(self) -> None:
+        """Forget the plain loop's graphs (warm-up is over: every shape takes the compiled loop now)."""
+        for key in [k for k in self._graphs if k[1]]:
+            del self._graphs[key]
+
+    def _capture(self, batch: PreparedBatch, eager: bool) -> _Captured:
         t0 = time.perf_counter()
         static = PreparedBatch(**{f.name: _clone(getattr(batch, f.name)) for f in fields(PreparedBatch)})  # type: ignore[arg-type]
         side = torch.cuda.Stream()  # type: ignore[no-untyped-call]
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
-            self.fast.sample(static)  # warm-up: cuBLAS handles, lazy kernel loading, RoPE tables
+            self.fast.sample(static, eager)  # warm-up: cuBLAS handles, lazy kernel loading, RoPE tables
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, pool=self._pool):
-            output = self.fast.sample(static)
+            output = self.fast.sample(static, eager)
         self.captures += 1
-        log.debug("captured sampling graph %s in %.2f s", self.key(batch), time.perf_counter() - t0)
+        log.debug("captured %s sampling graph %s in %.2f s", "plain" if eager else "compiled", self.key(batch),
+                  time.perf_counter() - t0)
         return _Captured(graph=graph, inputs=static, output=output)
 
 

@@ -60,8 +60,9 @@ class FakeSynthesizer:
         return self.voices()
 
     def warm_up_steps(self) -> Iterator[str]:
+        """One step, the first (able to speak), and nothing announced after it."""
         self.warmed_up = True
-        yield "warm"
+        yield from ()
 
     def synthesize_batch(self, requests: list[tuple[str, str]]) -> list[Pcm | UserError]:
         self.batches.append(len(requests))

@@ -49,7 +49,7 @@ def pass_key(backend: Backend, durations: Pass) -> GraphKey:
 
 def danmaku_passes(backend: Backend, voice: Voice, max_gen_s: float, max_batched_gen_s: float) -> Iterator[Pass]:
     """One pass per length bucket of a message in `voice` of up to `max_gen_s` alone and up to
-    `max_batched_gen_s` in each batch size (alike pieces: the shortest a bucket's lengths start at)."""
+    `max_batched_gen_s` in each batch size (of alike pieces), alone first, shortest first."""
     start = voice.ref_mel.shape[1] + 1
     for b in sorted({batch_bucket(n) for n in range(1, backend.max_batch + 1)}):
         end = voice.rate.ref_frames + int((max_gen_s if b == 1 else max_batched_gen_s) * FRAMES_PER_SECOND)

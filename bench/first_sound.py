@@ -107,7 +107,7 @@ def main() -> None:
     synths: list[F5Synthesizer] = []
 
     def factory() -> F5Synthesizer:
-        synths.append(F5Synthesizer(cfg.model, cfg.voices, cfg.engine))
+        synths.append(F5Synthesizer(cfg.model, cfg.voices, cfg.engine, cfg.text.max_audio_s))
         return synths[0]
 
     sink = StampSink()

@@ -138,7 +138,8 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
 
     cfg = tiny_config(args.device)
     chat = SoakChat(args.rate)
-    daemon = Daemon(cfg, chat, lambda: F5Synthesizer(cfg.model, cfg.voices, cfg.engine), NullSink())
+    engine = lambda: F5Synthesizer(cfg.model, cfg.voices, cfg.engine, cfg.text.max_audio_s)  # noqa: E731
+    daemon = Daemon(cfg, chat, engine, NullSink())
     api = HttpApi(daemon, cfg.http, token="soak")
     await api.start()
     run = asyncio.create_task(daemon.run())

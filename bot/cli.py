@@ -192,7 +192,7 @@ def _run_daemon(cfg: Any, config_path: Path | None) -> int:
         daemon = Daemon(
             cfg,
             make_source(cfg.source),
-            lambda: F5Synthesizer(cfg.model, cfg.voices, cfg.engine),
+            lambda: F5Synthesizer(cfg.model, cfg.voices, cfg.engine, cfg.text.max_audio_s),
             make_sink(cfg.output, stale_after_s=cfg.queue.max_age_s),
             config_path=config_path,
         )

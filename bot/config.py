@@ -218,6 +218,9 @@ class TemplatesConfig(Strict):
         return self
 
 
+MAX_AUDIO_S = 20.0
+"""`text.max_audio_s`'s default: the longest a message may sound (the engine's warm-up plans for it)."""
+
 DEFAULT_SYMBOLS = {"+": "加", "=": "等于", "&": "和", "@": " ", "#": " ", "_": " ", "~": " ", "|": " "}
 
 
@@ -232,7 +235,7 @@ class SpokenConfig(Strict):
         "(not when a moderator gave the viewer a voice)",
     )
     max_audio_s: float = Field(
-        default=20.0, ge=2.0, le=300.0, description="longest predicted audio of one message; longer text is cut"
+        default=MAX_AUDIO_S, ge=2.0, le=300.0, description="longest predicted audio of one message; longer text is cut"
     )
     emoji: dict[str, str] = Field(
         default_factory=dict, description="names for emoji, added to the built-in table; '' silences one"

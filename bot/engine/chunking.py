@@ -66,7 +66,11 @@ class SpeakingRate:
         return min(max(frames_per_byte, low), high)
 
     def gen_frames(self, text: str, speed: float = 1.0) -> int:
-        estimate = self._frames_per_byte() * utf8_len(text) / speed
+        return self.frames_for_bytes(utf8_len(text), speed)
+
+    def frames_for_bytes(self, n_bytes: int, speed: float = 1.0) -> int:
+        """Frames generated for a text of `n_bytes` of UTF-8 (at least MIN_GEN_SECONDS' worth)."""
+        estimate = self._frames_per_byte() * n_bytes / speed
         floor = MIN_GEN_SECONDS * FRAMES_PER_SECOND / speed
         return max(int(estimate), int(floor))
 

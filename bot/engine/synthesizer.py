@@ -23,13 +23,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from bot.config import EngineConfig, ModelConfig, VoiceConfig
-from bot.engine.backend import Backend, batch_bucket
+from bot.config import MAX_AUDIO_S, EngineConfig, ModelConfig, VoiceConfig
+from bot.engine.backend import Backend
 from bot.engine.batching import Batcher
-from bot.engine.chunking import FRAMES_PER_SECOND
 from bot.engine.graphs import GraphKey
 from bot.engine.loading import import_compiler
 from bot.engine.planning import Piece, TextPlanner
+from bot.engine.shapes import Pass, danmaku_passes, pass_key, rest_passes
 from bot.engine.voice_bank import Voice, VoiceBank
 from bot.errors import UserError
 from bot.events import SAMPLE_RATE, Head, Pcm
@@ -40,8 +40,17 @@ WARM_UP_TEXT = "大家好，欢迎来到直播间！"
 
 
 class F5Synthesizer:
-    def __init__(self, model_cfg: ModelConfig, voices: list[VoiceConfig], engine: EngineConfig | None = None) -> None:
+    def __init__(
+        self,
+        model_cfg: ModelConfig,
+        voices: list[VoiceConfig],
+        engine: EngineConfig | None = None,
+        longest_message_s: float = MAX_AUDIO_S,
+    ) -> None:
+        """`longest_message_s`: the longest a message may sound (`text.max_audio_s`), for the shapes
+        that warm-up prepares for streamed long messages."""
         self._backend = Backend(model_cfg, engine or EngineConfig())
+        self._longest_message_s = longest_message_s
         self._bank = VoiceBank(self._backend)
         self._planner = TextPlanner(self._backend)
         self._batcher = Batcher(self._backend)
@@ -125,17 +134,18 @@ class F5Synthesizer:
 
         The first step speaks one sentence per voice on the eager fast loop (CUDA context, cuBLAS, the
         vocoder): from then on messages are spoken at eager speed. Each later step compiles and (on CUDA)
-        captures one length bucket that a danmaku of up to `max_gen_seconds` lands in, for each voice,
-        alone and (up to `max_batched_gen_seconds`) in each batch size, and switches it in. The last step
-        speaks one sentence through the prepared path; shapes beyond those are prepared on first use, as
-        without warm-up. Yields a description of each step done."""
+        captures one (batch, length) shape and switches it in: first each length bucket that a danmaku of
+        up to `max_gen_seconds` lands in, for each voice, alone and (up to `max_batched_gen_seconds`) in
+        each batch size; then the shapes that the rest of a streamed long message runs at
+        (bot/engine/shapes.py); at most `engine.max_graphs` in all. The last step speaks one sentence
+        through the prepared path; other shapes are prepared on first use, as without warm-up. Yields a
+        description of each step done."""
         backend = self._backend
         if backend.graphs is None:  # nothing is shape-specific: one sentence is all there is to warm
             for v in self._bank.all():
                 self.synthesize(WARM_UP_TEXT, v.id)
             yield "warm"
             return
-        sizes = sorted({batch_bucket(b) for b in range(1, backend.max_batch + 1)})
         prepared: set[GraphKey] = set()
         backend.prepared = prepared
         for v in self._bank.all():
@@ -146,26 +156,34 @@ class F5Synthesizer:
             compiler.start()
             while compiler.is_alive():
                 yield "compiler loading"
-        for v in self._bank.all():  # a reload may change the voices between steps
-            start = v.ref_mel.shape[1] + 1
-            for b in sizes:
-                limit = max_gen_seconds if b == 1 else max_batched_gen_seconds
-                end = v.rate.ref_frames + int(limit * FRAMES_PER_SECOND)
-                for n in range(start, end + backend.bucket, backend.bucket):
-                    n = min(n, end)
-                    key: GraphKey = (b, backend.bucketed(n), n < backend.bucketed(n))
-                    if key not in prepared:
-                        prepared.add(key)
-                        try:
-                            backend.sample([_warm_up_piece(backend, v, n)] * b, seed=0)
-                        except BaseException:
-                            prepared.discard(key)  # a step that failed leaves its shape on the eager path
-                            raise
-                        yield f"shape {key}"
+        for v, durations in self._warm_up_passes(max_gen_seconds, max_batched_gen_seconds):
+            key = pass_key(backend, durations)
+            if key in prepared:
+                continue
+            if len(prepared) >= backend.engine.max_graphs:  # more would evict the first (danmaku) ones
+                break
+            prepared.add(key)
+            try:
+                backend.sample([_warm_up_piece(backend, v, n) for n in durations], seed=0)
+            except BaseException:
+                prepared.discard(key)  # a step that failed leaves its shape on the eager path
+                raise
+            yield f"shape {key}"
         backend.prepared = None
         for v in self._bank.all():
             self.synthesize(WARM_UP_TEXT, v.id)
         yield "prepared path warm"
+
+    def _warm_up_passes(self, max_gen_s: float, max_batched_gen_s: float) -> Iterator[tuple[Voice, Pass]]:
+        """The passes that warm-up runs, one per shape (bot/engine/shapes.py), the danmaku's of every
+        voice first, then the streamed rests'. Voices are read as each list starts: a reload may change
+        them between steps."""
+        for v in self._bank.all():
+            for durations in danmaku_passes(self._backend, v, max_gen_s, max_batched_gen_s):
+                yield v, durations
+        for v in self._bank.all():
+            for durations in rest_passes(self._backend, v, self._longest_message_s):
+                yield v, durations
 
 
 def _warm_up_piece(backend: Backend, v: Voice, frames: int) -> Piece:

@@ -221,23 +221,26 @@ def test_warm_up_without_graphs_only_speaks_once(synth: F5Synthesizer, monkeypat
 
 
 def test_warm_up_covers_every_bucket_and_batch_size(synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """As on the GPU (graphs present): every 64-frame bucket up to 1 s alone, up to 0.5 s batched."""
+    """As on the GPU (graphs present): every 64-frame bucket up to 1 s alone, up to 0.5 s batched, before
+    any shape of a streamed rest."""
     runs: list[tuple[int, int]] = []
     be = backend(synth)
     monkeypatch.setattr(be, "graphs", object())
     monkeypatch.setattr(be, "bucket", 64)
     monkeypatch.setattr(be, "max_batch", 8)
     monkeypatch.setattr(synth, "synthesize", lambda text, voice: np.zeros(1, dtype=np.float32))
-    monkeypatch.setattr(be, "sample", lambda group, seed=None: runs.append((len(group), group[0].duration)))
+    longest = lambda group, seed=None: runs.append((len(group), max(p.duration for p in group)))  # noqa: E731
+    monkeypatch.setattr(be, "sample", longest)
     v = voice(synth, "zh")
     shapes = warm_up(synth, max_gen_seconds=1.0, max_batched_gen_seconds=0.5)
     assert shapes == len(runs)
-    buckets = {(b, -(-n // 64)) for b, n in runs}
-    assert len(buckets) == len(runs)  # no shape twice
+    buckets = [(b, -(-n // 64)) for b, n in runs]
+    assert len(set(buckets)) == len(runs)  # no shape twice
     first, last1, last_b = v.ref_mel.shape[1] + 1, v.rate.ref_frames + 93, v.rate.ref_frames + 46
-    assert {k for b, k in buckets if b == 1} == set(range(-(-first // 64), -(-last1 // 64) + 1))
-    for b in (2, 4, 8):
-        assert {k for bb, k in buckets if bb == b} == set(range(-(-first // 64), -(-last_b // 64) + 1))
+    danmaku = {(1, k) for k in range(-(-first // 64), -(-last1 // 64) + 1)}
+    danmaku |= {(b, k) for b in (2, 4, 8) for k in range(-(-first // 64), -(-last_b // 64) + 1)}
+    assert set(buckets[: len(danmaku)]) == danmaku  # the danmaku's shapes first
+    assert len(runs) > len(danmaku)  # then the rests' (tested below)
 
 
 def test_voices_can_be_added_and_removed(synth: F5Synthesizer, write_wav: Callable[..., Path]) -> None:
@@ -286,6 +289,7 @@ def test_shapes_run_eagerly_until_their_warm_up_step_switches_them_in(
     monkeypatch.setattr(be, "graphs", graphs)
     monkeypatch.setattr(be, "bucket", 64)
     monkeypatch.setattr(be, "max_batch", 1)
+    monkeypatch.setattr(be, "cfg", be.cfg.model_copy(update={"max_pass_s": 30.0}))  # no rests: fewer shapes
     steps = synth.warm_up_steps(max_gen_seconds=1.0)
     assert next(steps) == "eager path warm" and graphs.served == []
     eager = synth.synthesize("好", "zh")
@@ -325,6 +329,84 @@ def test_a_streamed_long_text_is_its_head_then_its_rest_exactly_as_unstreamed(
     assert rel_err(short, whole[0]) <= 1e-4
     # the head is the first piece's audio up to its join: it plays alone while the rest is made
     assert len(head.pcm) == len(synthesize_piece(synth, plan[0].text, "zh")) - int(0.08 * 24_000)
+
+
+class ShapeRecorder:
+    """Stands in for GraphedSampler on the CPU: records the shape of each pass it is given and samples
+    nothing (silence), so that warm-up's many long shapes take no time."""
+
+    def __init__(self) -> None:
+        self.served: list[tuple[int, int, bool]] = []
+
+    def run(self, batch: Any) -> torch.Tensor:
+        self.served.append(GraphedSampler.key(batch))
+        return torch.zeros_like(batch.noise)
+
+
+def long_texts(synth: F5Synthesizer, longest_s: float, n: int) -> list[str]:
+    """`n` texts of sentences and clauses of random lengths, each predicted (as the speech stage bounds
+    a message) at most `longest_s` in the voice `zh` and too long for one pass: each is streamed."""
+    rng = np.random.default_rng(19)
+    v, out = voice(synth, "zh"), []
+    while len(out) < n:
+        text = ""
+        while True:
+            clause = "好" * int(rng.integers(1, 40)) + str(rng.choice(list("。，！？")))
+            if v.rate.gen_frames(text + clause, v.speed) > longest_s * FRAMES_PER_SECOND:
+                break
+            text += clause
+        if len(pieces(synth, text, "zh")) > 1:
+            out.append(text)
+    return out
+
+
+def test_warm_up_prepares_the_shapes_the_rest_of_a_streamed_long_message_runs_at(
+    synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a long message's first piece plays, its rest is synthesised; a shape warm-up left out would
+    be compiled and captured then (on a Jetson longer than the first piece plays: a gap at the join).
+    Messages up to text.max_audio_s's default (20 s), as the speech stage bounds them."""
+    be = backend(synth)
+    graphs = ShapeRecorder()
+    monkeypatch.setattr(be, "graphs", graphs)
+    monkeypatch.setattr(be, "prepared", be.prepared)  # restored afterwards: the warm-up sets it
+    monkeypatch.setattr(be, "bucket", 64)
+    monkeypatch.setattr(be, "max_batch", 8)
+    monkeypatch.setattr(be, "vocode", lambda mel, rms: np.zeros(mel.shape[1] * 256, dtype=np.float32))  # silence
+    steps = list(synth.warm_up_steps())
+    warmed = set(graphs.served)
+    assert sum(s.startswith("shape") for s in steps) == len(warmed) <= be.engine.max_graphs
+    rest_shapes: set[tuple[int, int, bool]] = set()
+    for text in [LONG, *long_texts(synth, 20.0, 16)]:
+        stream = synth.stream_batch([(text, "zh"), ("主播晚上好", "zh")])
+        graphs.served.clear()
+        first = next(stream)
+        assert isinstance(first[0], Head)
+        graphs.served.clear()
+        next(stream)
+        # in its padded (masked) form: a pass whose pieces all end on a bucket's end (1 in 64) is left to
+        # first use, as for danmaku
+        served = {(b, n, True) for b, n, _ in graphs.served}
+        assert served and served <= warmed, (text, served - warmed)
+        rest_shapes |= served
+    assert {b for b, _, _ in rest_shapes} == {1, 2}  # rests of one piece and rests of two batched
+
+
+def test_warm_up_prepares_at_most_max_graphs_shapes_the_danmakus_first(
+    synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The graphs kept resident are at most engine.max_graphs, least recently used dropped first: more
+    shapes prepared would drop the danmaku's, prepared first."""
+    be = backend(synth)
+    runs: list[tuple[int, int]] = []
+    monkeypatch.setattr(be, "graphs", object())
+    monkeypatch.setattr(be, "bucket", 64)
+    monkeypatch.setattr(be, "max_batch", 8)
+    monkeypatch.setattr(be, "engine", be.engine.model_copy(update={"max_graphs": 5}))
+    monkeypatch.setattr(synth, "synthesize", lambda text, voice: np.zeros(1, dtype=np.float32))
+    monkeypatch.setattr(be, "sample", lambda group, seed=None: runs.append((len(group), group[0].duration)))
+    assert warm_up(synth) == 5
+    assert [b for b, _ in runs] == [1] * 5 and [n for _, n in runs] == sorted(n for _, n in runs)
 
 
 def test_a_batch_without_long_texts_streams_in_one_step(synth: F5Synthesizer) -> None:

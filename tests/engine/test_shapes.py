@@ -1,0 +1,54 @@
+"""The shapes warm-up prepares for streamed rests, against every rest of one or two pieces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.engine.backend import batch_bucket
+from bot.engine.chunking import FRAMES_PER_SECOND
+from bot.engine.grouping import plan_passes
+from bot.engine.shapes import pass_key, rest_passes
+from bot.engine.synthesizer import F5Synthesizer
+from bot.testing.engine import backend, voice
+from tests.conftest import make_tiny_synthesizer
+
+pytestmark = pytest.mark.torch  # the engine's parts import torch
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> F5Synthesizer:
+    return make_tiny_synthesizer(tmp_path_factory.mktemp("cfg"), tiny_model)
+
+
+@pytest.mark.parametrize("longest_message_s", [20.0, 30.0])
+def test_every_rest_of_one_or_two_pieces_runs_at_a_listed_shape(
+    synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch, longest_message_s: float
+) -> None:
+    """Pieces of any lengths the planner can cut (each fits one pass, the two together do not), grouped
+    as the batcher groups them (with graphs), land in listed shapes (in their padded form)."""
+    be, v = backend(synth), voice(synth, "zh")
+    monkeypatch.setattr(be, "bucket", 64)
+    monkeypatch.setattr(be, "max_batch", 8)
+    listed = [pass_key(be, p) for p in rest_passes(be, v, longest_message_s)]
+    assert len(set(listed)) == len(listed) and all(padded for _, _, padded in listed)
+    assert [n for _, n, _ in listed] == sorted(n for _, n, _ in listed)  # shortest first
+    longest = v.rate.frames_for_bytes(v.rate.max_chunk_bytes(v.speed, be.cfg.max_pass_s), v.speed)
+    shortest = v.rate.frames_for_bytes(0, v.speed)
+    message = int(longest_message_s * FRAMES_PER_SECOND)
+    gens = range(shortest, longest + 1, 7)
+    rests = [[g] for g in gens] + [[g, r] for g in gens for r in gens if longest < g + r <= message]
+    for rest in rests:
+        lengths = [v.rate.ref_frames + g for g in rest]
+        for group in plan_passes(lengths, be.max_batch, batch_bucket, be.bucketed):
+            b, n, _ = pass_key(be, tuple(lengths[i] for i in group))
+            assert (b, n, True) in listed, rest
+
+
+def test_no_rest_shapes_when_every_message_fits_one_pass(synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    be = backend(synth)
+    monkeypatch.setattr(be, "bucket", 64)
+    assert rest_passes(be, voice(synth, "zh"), 20.0)
+    monkeypatch.setattr(be, "cfg", be.cfg.model_copy(update={"max_pass_s": 30.0}))  # 30 s less the reference
+    assert rest_passes(be, voice(synth, "zh"), 20.0) == []

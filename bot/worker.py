@@ -189,8 +189,9 @@ class SynthesisWorker:
         talking is never queued behind one; the steps go on in the chat's longer pauses. Each `next()`
         takes the step that the one before announced and announces the one after (its kind is the
         first word): a capture and a compile differ tenfold, so each kind is timed apart."""
-        t0, n = time.perf_counter(), 0
+        t0 = time.perf_counter()
         expected: dict[str, float] = {}
+        done: dict[str, tuple[int, float]] = {}  # kind: steps, seconds
         while upcoming is not None:
             kind = upcoming.split(" ", 1)[0]
             quiet_s = max(IDLE_BEFORE_PREPARE_S, QUIET_PER_STEP * expected.get(kind, FIRST_STEP_GUESS_S))
@@ -205,10 +206,15 @@ class SynthesisWorker:
             # away rather than forgotten, and an instant one (a poll) is instant
             old = expected.get(kind, FIRST_STEP_GUESS_S)
             expected[kind] = took_s if took_s < POLL_STEP_S else max(took_s, old / 2)
-            n += 1
+            count, seconds = done.get(kind, (0, 0.0))
+            done[kind] = count + 1, seconds + took_s
             log.debug("prepared in the background: %s (%.2f s)", upcoming, took_s)
             upcoming = after
-        log.info("fast path ready: %d warm-up steps done in the background in %.1f s", n, time.perf_counter() - t0)
+        log.info(
+            "fast path ready: warm-up steps done in the background over %.1f s (%s)",
+            time.perf_counter() - t0,
+            ", ".join(f"{kind} {count} in {seconds:.1f} s" for kind, (count, seconds) in done.items()) or "none",
+        )
 
     @property
     def running(self) -> bool:

@@ -99,6 +99,14 @@ class Backend:
         """The one place the batch size is decided: the engine's batcher and the speaker's batch taking
         both read it through the façade."""
 
+    def end_warm_up(self) -> None:
+        """Every shape takes the prepared path from now on (compiled and captured on first use, as
+        without warm-up); the plain loops' graphs are dropped."""
+        self.prepared = None
+        self.captured_plain.clear()
+        if self.graphs is not None:
+            self.graphs.drop_plain()
+
     @property
     def compile_pending(self) -> bool:
         """torch.compile is still to be set up, on the first use of the prepared path."""

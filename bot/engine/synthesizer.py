@@ -12,8 +12,8 @@ in a second step while the first is heard; the joins are the same cross-fades, s
 audio is the same.
 
 Start-up is step by step (`warm_up_steps`): the first step makes the eager fast loop ready to speak,
-each later one compiles and captures one (batch, length) shape, which is switched in once ready. Until
-then that shape runs eagerly: same arithmetic, same output up to fp16 rounding, only slower.
+each later one captures (then compiles) one (batch, length) shape, which is switched in once ready.
+Until then that shape runs eagerly: same arithmetic, same output up to fp16 rounding, only slower.
 """
 
 from __future__ import annotations
@@ -130,60 +130,78 @@ class F5Synthesizer:
     # -- start-up --------------------------------------------------------------------------------------
 
     def warm_up_steps(self, max_gen_seconds: float = 8.0, max_batched_gen_seconds: float = 4.0) -> Iterator[str]:
-        """Get ready to speak, one bounded step per `next()`, each meant to run between messages.
+        """Get ready to speak, one bounded step per `next()`, each meant to run between messages. Each
+        `next()` takes the step the one before announced and announces the next ("<kind> <what>").
 
-        The first step speaks one sentence per voice on the eager fast loop (CUDA context, cuBLAS, the
-        vocoder): from then on messages are spoken at eager speed. Each later step compiles and (on CUDA)
-        captures one (batch, length) shape and switches it in: first each length bucket that a danmaku of
-        up to `max_gen_seconds` lands in, for each voice, alone and (up to `max_batched_gen_seconds`) in
-        each batch size; then the shapes that the rest of a streamed long message runs at
-        (bot/engine/shapes.py); at most `engine.max_graphs` in all. The last step speaks one sentence
-        through the prepared path; other shapes are prepared on first use, as without warm-up. Yields a
-        description of each step done."""
+        1. The first speaks one sentence per voice on the eager fast loop (CUDA context, cuBLAS, the
+           vocoder): from then on messages are spoken at eager speed.
+        2. Where the blocks are to be compiled, `capture` steps first: each captures one (batch, length)
+           shape's plain loop as a CUDA graph and switches it in. A capture costs two eager loops, a
+           compile seconds, and the replay is already several times faster than launching every kernel
+           (on an H100, 245 -> 92 ms for a short danmaku; docs/benchmarks.md). torch.compile's imports
+           run on a thread of their own meanwhile.
+        3. `compile` steps (`capture` where nothing is compiled): each compiles one shape and captures
+           the compiled loop, which replaces the plain one.
+        4. `warm`: one sentence through the prepared path; from then on other shapes are prepared on
+           first use, as without warm-up.
+
+        Shapes, in order (bot/engine/shapes.py): each length bucket that a danmaku of up to
+        `max_gen_seconds` lands in, for each voice, alone and (up to `max_batched_gen_seconds`) in each
+        batch size; then those the rest of a streamed long message runs at; at most `engine.max_graphs`."""
         backend = self._backend
         if backend.graphs is None:  # nothing is shape-specific: one sentence is all there is to warm
             for v in self._bank.all():
                 self.synthesize(WARM_UP_TEXT, v.id)
-            yield "warm"
             return
         prepared: set[GraphKey] = set()
         backend.prepared = prepared
         for v in self._bank.all():
             self.synthesize(WARM_UP_TEXT, v.id)
-        yield "eager path warm"
-        if backend.compile_pending:  # its imports run on a thread of their own; these steps only look
+        compiling = backend.compile_pending
+        if compiling:
             compiler = threading.Thread(target=import_compiler, name="compiler-import", daemon=True)
             compiler.start()
-            while compiler.is_alive():
+            for v, durations, key in self._warm_up_shapes(max_gen_seconds, max_batched_gen_seconds):
+                yield f"capture {key}"
+                self._prepare_shape(backend.captured_plain, key, v, durations)
+            while compiler.is_alive():  # these steps only look
                 yield "compiler loading"
-        for v, durations in self._warm_up_passes(max_gen_seconds, max_batched_gen_seconds):
-            key = pass_key(backend, durations)
-            if key in prepared:
-                continue
-            if len(prepared) >= backend.engine.max_graphs:  # more would evict the first (danmaku) ones
-                break
-            prepared.add(key)
-            try:
-                backend.sample([_warm_up_piece(backend, v, n) for n in durations], seed=0)
-            except BaseException:
-                prepared.discard(key)  # a step that failed leaves its shape on the eager path
-                raise
-            yield f"shape {key}"
-        backend.prepared = None
+        for v, durations, key in self._warm_up_shapes(max_gen_seconds, max_batched_gen_seconds):
+            yield f"{'compile' if compiling else 'capture'} {key}"
+            self._prepare_shape(prepared, key, v, durations)
+        yield "warm prepared path"
+        backend.end_warm_up()
         for v in self._bank.all():
             self.synthesize(WARM_UP_TEXT, v.id)
-        yield "prepared path warm"
 
-    def _warm_up_passes(self, max_gen_s: float, max_batched_gen_s: float) -> Iterator[tuple[Voice, Pass]]:
-        """The passes that warm-up runs, one per shape (bot/engine/shapes.py), the danmaku's of every
-        voice first, then the streamed rests'. Voices are read as each list starts: a reload may change
-        them between steps."""
-        for v in self._bank.all():
-            for durations in danmaku_passes(self._backend, v, max_gen_s, max_batched_gen_s):
-                yield v, durations
-        for v in self._bank.all():
-            for durations in rest_passes(self._backend, v, self._longest_message_s):
-                yield v, durations
+    def _prepare_shape(self, ready: set[GraphKey], key: GraphKey, v: Voice, durations: Pass) -> None:
+        """Switch `key` in (add it to `ready`) and run a pass at it, which captures (and, for the
+        prepared path, compiles) its loop. A step that fails leaves its shape as it was."""
+        ready.add(key)
+        try:
+            self._backend.sample([_warm_up_piece(self._backend, v, n) for n in durations], seed=0)
+        except BaseException:
+            ready.discard(key)
+            raise
+
+    def _warm_up_shapes(self, max_gen_s: float, max_batched_gen_s: float) -> Iterator[tuple[Voice, Pass, GraphKey]]:
+        """The passes that warm-up runs, one per shape (bot/engine/shapes.py), at most `engine.max_graphs`
+        (more would evict the first, the danmaku's): the danmaku's of every voice first, then the streamed
+        rests'. Voices are read as each list starts: a reload may change them between steps."""
+        seen: set[GraphKey] = set()
+        for group in (
+            lambda v: danmaku_passes(self._backend, v, max_gen_s, max_batched_gen_s),
+            lambda v: rest_passes(self._backend, v, self._longest_message_s),
+        ):
+            for v in self._bank.all():
+                for durations in group(v):
+                    key = pass_key(self._backend, durations)
+                    if key in seen:
+                        continue
+                    if len(seen) >= self._backend.engine.max_graphs:
+                        return
+                    seen.add(key)
+                    yield v, durations, key
 
 
 def _warm_up_piece(backend: Backend, v: Voice, frames: int) -> Piece:

@@ -56,4 +56,4 @@ def synthesize_piece(synth: F5Synthesizer, text: str, voice_id: str, seed: int |
 def warm_up(synth: F5Synthesizer, max_gen_seconds: float = 8.0, max_batched_gen_seconds: float = 4.0) -> int:
     """All of `warm_up_steps` at once; returns the number of shapes prepared."""
     steps = synth.warm_up_steps(max_gen_seconds, max_batched_gen_seconds)
-    return sum(step.startswith("shape") for step in steps)
+    return len({step.split(" ", 1)[1] for step in steps if step.startswith(("capture", "compile"))})

@@ -225,7 +225,7 @@ def test_warm_up_covers_every_bucket_and_batch_size(synth: F5Synthesizer, monkey
     any shape of a streamed rest."""
     runs: list[tuple[int, int]] = []
     be = backend(synth)
-    monkeypatch.setattr(be, "graphs", object())
+    monkeypatch.setattr(be, "graphs", RecordingGraphs(be.fast))
     monkeypatch.setattr(be, "bucket", 64)
     monkeypatch.setattr(be, "max_batch", 8)
     monkeypatch.setattr(synth, "synthesize", lambda text, voice: np.zeros(1, dtype=np.float32))
@@ -274,11 +274,16 @@ class RecordingGraphs:
     def __init__(self, fast: Any) -> None:
         self.fast = fast
         self.served: list[tuple[int, int, bool]] = []
+        self.plain: list[tuple[int, int, bool]] = []
+        self.dropped_plain = False
 
-    def run(self, batch: Any) -> torch.Tensor:
-        self.served.append(GraphedSampler.key(batch))
-        out: torch.Tensor = self.fast.sample(batch)
+    def run(self, batch: Any, eager: bool = False) -> torch.Tensor:
+        (self.plain if eager else self.served).append(GraphedSampler.key(batch))
+        out: torch.Tensor = self.fast.sample(batch, eager)
         return out
+
+    def drop_plain(self) -> None:
+        self.dropped_plain = True
 
 
 def test_shapes_run_eagerly_until_their_warm_up_step_switches_them_in(
@@ -291,13 +296,15 @@ def test_shapes_run_eagerly_until_their_warm_up_step_switches_them_in(
     monkeypatch.setattr(be, "max_batch", 1)
     monkeypatch.setattr(be, "cfg", be.cfg.model_copy(update={"max_pass_s": 30.0}))  # no rests: fewer shapes
     steps = synth.warm_up_steps(max_gen_seconds=1.0)
-    assert next(steps) == "eager path warm" and graphs.served == []
+    first = next(steps)  # able to speak; nothing is compiled on the CPU: the captures come at once
+    assert first.startswith("capture (") and graphs.served == []
     eager = synth.synthesize("好", "zh")
     assert graphs.served == []  # no shape prepared yet: the eager loop spoke
-    done = list(steps)
-    shapes = [s for s in done if s.startswith("shape")]
-    assert shapes and done[-1] == "prepared path warm" and be.prepared is None
+    announced = [first, *steps]
+    shapes = [s for s in announced if s.startswith("capture")]
+    assert shapes and announced[-1] == "warm prepared path" and be.prepared is None
     assert len(graphs.served) == len(shapes) + 1  # each step ran its own shape, then the last sentence
+    assert graphs.plain == [] and graphs.dropped_plain
     prepared = synth.synthesize("好", "zh")
     assert len(graphs.served) == len(shapes) + 2
     np.testing.assert_array_equal(eager, prepared)  # the same arithmetic either way (seeded)
@@ -338,9 +345,12 @@ class ShapeRecorder:
     def __init__(self) -> None:
         self.served: list[tuple[int, int, bool]] = []
 
-    def run(self, batch: Any) -> torch.Tensor:
+    def run(self, batch: Any, eager: bool = False) -> torch.Tensor:
         self.served.append(GraphedSampler.key(batch))
         return torch.zeros_like(batch.noise)
+
+    def drop_plain(self) -> None:
+        pass
 
 
 def long_texts(synth: F5Synthesizer, longest_s: float, n: int) -> list[str]:
@@ -375,7 +385,7 @@ def test_warm_up_prepares_the_shapes_the_rest_of_a_streamed_long_message_runs_at
     monkeypatch.setattr(be, "vocode", lambda mel, rms: np.zeros(mel.shape[1] * 256, dtype=np.float32))  # silence
     steps = list(synth.warm_up_steps())
     warmed = set(graphs.served)
-    assert sum(s.startswith("shape") for s in steps) == len(warmed) <= be.engine.max_graphs
+    assert sum(s.startswith("capture") for s in steps) == len(warmed) <= be.engine.max_graphs
     rest_shapes: set[tuple[int, int, bool]] = set()
     for text in [LONG, *long_texts(synth, 20.0, 16)]:
         stream = synth.stream_batch([(text, "zh"), ("主播晚上好", "zh")])
@@ -399,7 +409,7 @@ def test_warm_up_prepares_at_most_max_graphs_shapes_the_danmakus_first(
     shapes prepared would drop the danmaku's, prepared first."""
     be = backend(synth)
     runs: list[tuple[int, int]] = []
-    monkeypatch.setattr(be, "graphs", object())
+    monkeypatch.setattr(be, "graphs", RecordingGraphs(be.fast))
     monkeypatch.setattr(be, "bucket", 64)
     monkeypatch.setattr(be, "max_batch", 8)
     monkeypatch.setattr(be, "engine", be.engine.model_copy(update={"max_graphs": 5}))
@@ -440,15 +450,47 @@ def test_the_compiler_is_imported_on_a_thread_of_its_own_while_warm_up_steps_ret
     threads: list[int] = []
     be = backend(synth)
     monkeypatch.setattr(be, "prepared", be.prepared)  # restored afterwards: the warm-up sets it
-    monkeypatch.setattr(be, "graphs", object())  # as on CUDA: the shape-by-shape warm-up
+    monkeypatch.setattr(be, "graphs", RecordingGraphs(be.fast))  # as on CUDA: the shape-by-shape warm-up
     monkeypatch.setattr(be, "_compile_pending", True)
     monkeypatch.setattr(synth, "synthesize", lambda text, voice: None)
     monkeypatch.setattr(
         "bot.engine.synthesizer.import_compiler", lambda: (threads.append(threading.get_ident()), time.sleep(0.5))
     )
+    monkeypatch.setattr(synth, "_warm_up_shapes", lambda *limits: iter([]))  # nothing to capture first
     steps = synth.warm_up_steps()
-    assert next(steps) == "eager path warm"
     t0 = time.monotonic()
     assert next(steps) == "compiler loading" and time.monotonic() - t0 < 0.2
     assert threads and threads[0] != threading.get_ident()
     steps.close()
+
+
+def test_plain_loops_are_captured_first_then_each_shape_is_compiled_and_replaces_its_plain_graph(
+    synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the blocks are to be compiled: quick captures of the plain loop switch each shape to a graph
+    first; a message of a captured shape replays it; each compile step then switches its shape to the
+    compiled loop; at the end the plain graphs are dropped. The output is the same throughout."""
+    eager = synth.synthesize("好", "zh")
+    be = backend(synth)
+    graphs = RecordingGraphs(be.fast)
+    compiled: list[bool] = []
+    monkeypatch.setattr(be, "graphs", graphs)
+    monkeypatch.setattr(be, "bucket", 64)
+    monkeypatch.setattr(be, "max_batch", 1)
+    monkeypatch.setattr(be, "_compile_pending", True)
+    monkeypatch.setattr(be.fast, "compile", lambda *args: compiled.append(True))  # no compiler on the CPU
+    monkeypatch.setattr("bot.engine.synthesizer.import_compiler", lambda: None)
+    steps = synth.warm_up_steps(max_gen_seconds=1.0)
+    announced = [next(steps)]
+    while announced[-1].startswith("capture"):
+        announced.append(next(steps))
+    captures = [a.split(" ", 1)[1] for a in announced[:-1]]
+    assert captures and graphs.served == [] and not compiled
+    assert len(graphs.plain) == len(captures)  # each capture step ran its shape's plain loop
+    assert rel_err(synth.synthesize("好", "zh"), eager) <= 1e-5
+    assert len(graphs.plain) == len(captures) + 1 and graphs.served == []  # replayed, not compiled
+    announced += list(steps)
+    compiles = [a.split(" ", 1)[1] for a in announced if a.startswith("compile")]
+    assert compiles == captures and compiled == [True] and announced[-1] == "warm prepared path"
+    assert len(graphs.served) == len(compiles) + 1 and graphs.dropped_plain and not be.captured_plain
+    assert rel_err(synth.synthesize("好", "zh"), eager) <= 1e-5

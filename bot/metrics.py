@@ -31,6 +31,11 @@ class _DaemonCollector(Collector):
             ("ishowtts_utterances_spoken", "Utterances the listener began hearing.", s.spoken),
             ("ishowtts_utterances_cut", "Utterances cut while heard (skip, clear, mute).", s.cut),
             ("ishowtts_utterances_failed", "Utterances the engine could not synthesise.", s.failed),
+            (
+                "ishowtts_messages_shortened",
+                "Messages cut before synthesis to fit text.max_audio_s or the engine's text bound.",
+                s.shortened,
+            ),
             ("ishowtts_commands", "Moderator commands seen (done or refused).", s.commands),
             ("ishowtts_source_reconnects", "Times the chat connection was re-established.", s.reconnects),
             ("ishowtts_audio_underrun_seconds", "Silence inside promised audio (starvation).", s.underrun_seconds),

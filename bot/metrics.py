@@ -27,7 +27,12 @@ class _DaemonCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         s = self._snapshot()
         for name, doc, value in (
-            ("ishowtts_messages_received", "Chat messages that reached the filters.", s.received),
+            (
+                "ishowtts_messages_received",
+                "Messages taken in (chat that reached the filters, the bot's own lines): each ends spoken, failed "
+                "or dropped, or is unheard.",
+                s.received,
+            ),
             ("ishowtts_utterances_spoken", "Utterances the listener began hearing.", s.spoken),
             ("ishowtts_utterances_cut", "Utterances cut while heard (skip, clear, mute).", s.cut),
             ("ishowtts_utterances_failed", "Utterances the engine could not synthesise.", s.failed),
@@ -47,10 +52,18 @@ class _DaemonCollector(Collector):
             ),
         ):
             yield CounterMetricFamily(name, doc, value=value)
-        drops = CounterMetricFamily("ishowtts_dropped", "Messages not spoken, by reason.", labels=["reason"])
-        for reason, count in sorted(s.drops.items()):
-            drops.add_metric([reason], count)
-        yield drops
+        for name, doc, counts in (
+            ("ishowtts_dropped", "Received messages not spoken, by reason.", s.drops),
+            (
+                "ishowtts_skipped",
+                "Chat events never received as messages (the source could not use them; internal_error: a bug).",
+                s.skipped,
+            ),
+        ):
+            family = CounterMetricFamily(name, doc, labels=["reason"])
+            for reason, count in sorted(counts.items()):
+                family.add_metric([reason], count)
+            yield family
         yield GaugeMetricFamily("ishowtts_queue_depth", "Messages waiting to be synthesised.", value=s.queue_depth)
         mode = GaugeMetricFamily("ishowtts_queue_mode", "1 for the queue's current mode.", labels=["mode"])
         for name in ("normal", "names_off", "paid_only"):

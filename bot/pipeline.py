@@ -77,7 +77,8 @@ class Stats:
     shortened: int = 0
     """Spoken, but cut to fit `text.max_audio_s`."""
     internal_errors: int = 0
-    """Chat events a bug made the reader skip (counted with the drops as `internal_error`)."""
+    """Chat events a bug made the reader skip (reported with the source's skips as `internal_error`: they
+    were never received)."""
     audio_seconds: float = 0.0
     synth_seconds: float = 0.0
     first_audio_latency: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
@@ -292,7 +293,7 @@ class Daemon:
             failed=ledger.failed,
             cut=ledger.cut,
             commands=self.moderator.commands,
-            unheard=len(self.queue) + len(self.in_flight) + self.sink.waiting,
+            unheard=ledger.open,
             queue_depth=len(self.queue),
             queue_mode=self.queue.mode.value,
             paused=self.moderator.paused,
@@ -300,10 +301,10 @@ class Daemon:
             default_voice=self.moderator.default_voice,
             voices=tuple(v.id for v in self.cfg.voices),
             mutes=tuple(Mute(m.uid, m.name, m.until, m.by) for m in self.moderator.state.mutes.values()),
-            drops={
-                **ledger.drops,
+            drops=dict(ledger.drops),
+            skipped={
+                **(dict(live.drops) if live else {}),
                 **({"internal_error": self.stats.internal_errors} if self.stats.internal_errors else {}),
-                **({f"source {k}": v for k, v in live.drops.items()} if live else {}),
             },
             recent_drops=tuple(self.stats.recent_drops),
             gpu_heartbeat_age_s=self.health.gpu_heartbeat_age_s,

@@ -85,7 +85,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.synthesis_seconds = Histogram(
             "ishowtts_synthesis_seconds",
-            "GPU time per synthesis call (one batch).",
+            "GPU time per utterance: its share of each batched call (a streamed one's first part and rest).",
             buckets=(0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10),
             registry=self.registry,
         )
@@ -104,7 +104,7 @@ class Metrics:
         self.registry.register(_DaemonCollector(snapshot))
 
     def observe(self, synth_seconds: float, audio_seconds: float) -> None:
-        """One synthesised utterance (chat-to-audio is observed when it is heard)."""
+        """One synthesised utterance, all its parts (chat-to-audio is observed when it is heard)."""
         self.synthesis_seconds.observe(synth_seconds)
         if audio_seconds > 0:
             self.real_time_factor.observe(synth_seconds / audio_seconds)

@@ -206,8 +206,8 @@ class Daemon:
             preparing = asyncio.create_task(self._build_preparer(self.cfg), name="speech-stage")
             try:
                 voices = await self.worker.start(warm_up=self.cfg.engine.warmup)
-            except BaseException:
-                preparing.cancel()
+            except BaseException:  # the model's failure (or a stop) is the one raised
+                await _abandon(preparing, "loading the speech stage")
                 raise
             self.preparer = await preparing
             await self.sink.start()
@@ -216,7 +216,7 @@ class Daemon:
             tasks.append(reader)
             await self._until_connected(reader)
         finally:
-            extender.cancel()
+            await _abandon(extender, "extending the start timeout")
         self._say_ready(voices)
 
     async def _shut_down(self, tasks: list[asyncio.Task[Any]]) -> None:
@@ -514,3 +514,14 @@ class Daemon:
         if self.health.output_failures:
             log.info("audio output works again after %d dropped utterance(s)", self.health.output_failures)
             self.health.output_failures = 0
+
+
+async def _abandon(task: asyncio.Task[Any], what: str) -> None:
+    """A start-up task no longer wanted (the start failed elsewhere, was stopped, or is done): cancelled,
+    waited for, and its own failure, if it had one, logged in one line. Never left for asyncio to report
+    at exit with a traceback ("Task exception was never retrieved")."""
+    try:
+        await cancel_tasks([task], timeout=TASKS_STOP_S)
+    finally:  # also when a stop cancels the wait
+        if task.done() and not task.cancelled() and (err := task.exception()) is not None:
+            log.error("%s failed too: %s", what, err)

@@ -76,7 +76,7 @@ class Stats:
     """What the ledger does not hold: how much audio, how fast, and the latest drops for the status page."""
 
     shortened: int = 0
-    """Spoken, but cut to fit `text.max_audio_s`."""
+    """Cut before synthesis to fit `text.max_audio_s` (or the engine's bound on one text)."""
     internal_errors: int = 0
     """Chat events a bug made the reader skip (reported with the source's skips as `internal_error`: they
     were never received)."""

@@ -57,7 +57,7 @@ class StatusSnapshot:
     device_underruns: int = 0
     audio_callback_errors: int = 0
     shortened: int = 0
-    """Spoken, but cut to fit `text.max_audio_s`."""
+    """Cut before synthesis to fit `text.max_audio_s` (or the engine's bound on one text)."""
     audio_seconds: float = 0.0
     synth_seconds: float = 0.0
 

@@ -143,6 +143,19 @@ class Head:
 
 
 @dataclass(frozen=True)
+class Rest:
+    """The rest of a streamed long message (`Utterance.rest`), with its share of the worker's time making
+    it: a message's throughput is both parts' audio over both parts' work."""
+
+    pcm: Pcm
+    synth_seconds: float = 0.0
+
+    @property
+    def duration(self) -> float:
+        return len(self.pcm) / SAMPLE_RATE
+
+
+@dataclass(frozen=True)
 class Utterance:
     """Synthesised audio for one request, ready for an audio sink."""
 
@@ -150,7 +163,7 @@ class Utterance:
     pcm: Pcm
     sample_rate: int = SAMPLE_RATE
     synth_seconds: float = 0.0
-    rest: asyncio.Future[Pcm] | None = None
+    rest: asyncio.Future[Rest] | None = None
     """A streamed long message: the audio that follows `pcm` without a gap, still being synthesised. The
     output plays `pcm` meanwhile and appends the rest when it comes; an output that drops or cuts the
     utterance cancels it (a rest not yet begun is then never synthesised). It may fail or be cancelled:

@@ -27,10 +27,20 @@ class _DaemonCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         s = self._snapshot()
         for name, doc, value in (
-            ("ishowtts_messages_received", "Chat messages that reached the filters.", s.received),
+            (
+                "ishowtts_messages_received",
+                "Messages taken in (chat that reached the filters, the bot's own lines): each ends spoken, failed "
+                "or dropped, or is unheard.",
+                s.received,
+            ),
             ("ishowtts_utterances_spoken", "Utterances the listener began hearing.", s.spoken),
             ("ishowtts_utterances_cut", "Utterances cut while heard (skip, clear, mute).", s.cut),
             ("ishowtts_utterances_failed", "Utterances the engine could not synthesise.", s.failed),
+            (
+                "ishowtts_messages_shortened",
+                "Messages cut before synthesis to fit text.max_audio_s or the engine's text bound.",
+                s.shortened,
+            ),
             ("ishowtts_commands", "Moderator commands seen (done or refused).", s.commands),
             ("ishowtts_source_reconnects", "Times the chat connection was re-established.", s.reconnects),
             ("ishowtts_audio_underrun_seconds", "Silence inside promised audio (starvation).", s.underrun_seconds),
@@ -42,10 +52,18 @@ class _DaemonCollector(Collector):
             ),
         ):
             yield CounterMetricFamily(name, doc, value=value)
-        drops = CounterMetricFamily("ishowtts_dropped", "Messages not spoken, by reason.", labels=["reason"])
-        for reason, count in sorted(s.drops.items()):
-            drops.add_metric([reason], count)
-        yield drops
+        for name, doc, counts in (
+            ("ishowtts_dropped", "Received messages not spoken, by reason.", s.drops),
+            (
+                "ishowtts_skipped",
+                "Chat events never received as messages (the source could not use them; internal_error: a bug).",
+                s.skipped,
+            ),
+        ):
+            family = CounterMetricFamily(name, doc, labels=["reason"])
+            for reason, count in sorted(counts.items()):
+                family.add_metric([reason], count)
+            yield family
         yield GaugeMetricFamily("ishowtts_queue_depth", "Messages waiting to be synthesised.", value=s.queue_depth)
         mode = GaugeMetricFamily("ishowtts_queue_mode", "1 for the queue's current mode.", labels=["mode"])
         for name in ("normal", "names_off", "paid_only"):
@@ -67,7 +85,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.synthesis_seconds = Histogram(
             "ishowtts_synthesis_seconds",
-            "GPU time per synthesis call (one batch).",
+            "GPU time per utterance: its share of each batched call (a streamed one's first part and rest).",
             buckets=(0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10),
             registry=self.registry,
         )
@@ -86,7 +104,7 @@ class Metrics:
         self.registry.register(_DaemonCollector(snapshot))
 
     def observe(self, synth_seconds: float, audio_seconds: float) -> None:
-        """One synthesised utterance (chat-to-audio is observed when it is heard)."""
+        """One synthesised utterance, all its parts (chat-to-audio is observed when it is heard)."""
         self.synthesis_seconds.observe(synth_seconds)
         if audio_seconds > 0:
             self.real_time_factor.observe(synth_seconds / audio_seconds)

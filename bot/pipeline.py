@@ -19,6 +19,7 @@ reading stops, the utterance in progress is finished within a bound, the rest is
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import deque
@@ -32,7 +33,7 @@ from bot.config import Config
 from bot.control import Controller, InFlight
 from bot.engine.chunking import MAX_SYNTH_CHARS
 from bot.errors import SynthesisError, UserError
-from bot.events import CONTROL_KINDS, SAMPLE_RATE, ChatEvent, EventKind, Pcm, Priority, Role, SpeechRequest, Utterance
+from bot.events import CONTROL_KINDS, ChatEvent, EventKind, Priority, Rest, Role, SpeechRequest, Utterance
 from bot.filters import Dropped, MessageFilter
 from bot.flood_notices import FloodNotices
 from bot.health import Health
@@ -75,9 +76,10 @@ class Stats:
     """What the ledger does not hold: how much audio, how fast, and the latest drops for the status page."""
 
     shortened: int = 0
-    """Spoken, but cut to fit `text.max_audio_s`."""
+    """Cut before synthesis to fit `text.max_audio_s` (or the engine's bound on one text)."""
     internal_errors: int = 0
-    """Chat events a bug made the reader skip (counted with the drops as `internal_error`)."""
+    """Chat events a bug made the reader skip (reported with the source's skips as `internal_error`: they
+    were never received)."""
     audio_seconds: float = 0.0
     synth_seconds: float = 0.0
     first_audio_latency: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
@@ -204,8 +206,8 @@ class Daemon:
             preparing = asyncio.create_task(self._build_preparer(self.cfg), name="speech-stage")
             try:
                 voices = await self.worker.start(warm_up=self.cfg.engine.warmup)
-            except BaseException:
-                preparing.cancel()
+            except BaseException:  # the model's failure (or a stop) is the one raised
+                await _abandon(preparing, "loading the speech stage")
                 raise
             self.preparer = await preparing
             await self.sink.start()
@@ -214,7 +216,7 @@ class Daemon:
             tasks.append(reader)
             await self._until_connected(reader)
         finally:
-            extender.cancel()
+            await _abandon(extender, "extending the start timeout")
         self._say_ready(voices)
 
     async def _shut_down(self, tasks: list[asyncio.Task[Any]]) -> None:
@@ -292,7 +294,7 @@ class Daemon:
             failed=ledger.failed,
             cut=ledger.cut,
             commands=self.moderator.commands,
-            unheard=len(self.queue) + len(self.in_flight) + self.sink.waiting,
+            unheard=ledger.open,
             queue_depth=len(self.queue),
             queue_mode=self.queue.mode.value,
             paused=self.moderator.paused,
@@ -300,10 +302,10 @@ class Daemon:
             default_voice=self.moderator.default_voice,
             voices=tuple(v.id for v in self.cfg.voices),
             mutes=tuple(Mute(m.uid, m.name, m.until, m.by) for m in self.moderator.state.mutes.values()),
-            drops={
-                **ledger.drops,
+            drops=dict(ledger.drops),
+            skipped={
+                **(dict(live.drops) if live else {}),
                 **({"internal_error": self.stats.internal_errors} if self.stats.internal_errors else {}),
-                **({f"source {k}": v for k, v in live.drops.items()} if live else {}),
             },
             recent_drops=tuple(self.stats.recent_drops),
             gpu_heartbeat_age_s=self.health.gpu_heartbeat_age_s,
@@ -395,17 +397,27 @@ class Daemon:
         return [item.request for item in prepared]
 
     def _engine_failed(self, batch: list[SpeechRequest]) -> bool:
-        """Count a failed call; too many in a row means a sick process: exit 2 so systemd starts a clean
-        one. True when the daemon is stopping."""
+        """A failed call: its messages failed, and one more engine failure in a row. True when the daemon
+        is stopping."""
         for request in batch:
             if self.in_flight.release(request):
                 self.ledger.record_failed(request)
+        self._count_engine_failure()
+        return self._stopping.is_set()
+
+    def _rests_failed(self, err: BaseException) -> None:
+        """The rests of a batch's long messages failed (the output ends each where its first part does):
+        an engine failure in a row like a failed first part. A rest that works resets nothing: its first
+        part's success already did, and a later call's failure must not be forgotten."""
+        self._count_engine_failure()
+
+    def _count_engine_failure(self) -> None:
+        """Too many failures in a row means a sick process: exit 2 so systemd starts a clean one."""
         self._failures_in_a_row += 1
         limit = self.cfg.engine.max_failures_in_a_row
         if limit and self._failures_in_a_row >= limit:
             log.error("%d engine failures in a row: exiting so that a clean process takes over", limit)
             self.request_stop(exit_code=2)
-        return self._stopping.is_set()
 
     def _on_playback(self, event: PlaybackEvent) -> None:
         """The output's reports, in order: the ledger, who is being heard, latency, then the listeners."""
@@ -437,7 +449,7 @@ class Daemon:
             self.in_flight.hold(batch)  # withdrawable from here: while prepared, synthesised, handed over
             batch = await self._prepare(batch)
             try:
-                results = await self.worker.synthesize(batch)
+                results = await self.worker.synthesize(batch, rests_failed=self._rests_failed)
             except SynthesisError as err:
                 log.warning("%d utterance(s) dropped: %s", len(batch), err)
                 if self._engine_failed(batch):
@@ -459,11 +471,13 @@ class Daemon:
                     self.ledger.record_failed(request)
                     log.warning("utterance #%d dropped: %s", request.seq, result)
                     continue
+                work_s = result.synth_seconds / len(batch)
                 self.stats.audio_seconds += result.duration
-                if result.rest is not None:
-                    result.rest.add_done_callback(self._count_rest)
-                self.stats.synth_seconds += result.synth_seconds / len(batch)
-                self.metrics.observe(result.synth_seconds / len(batch), result.duration)
+                self.stats.synth_seconds += work_s
+                if result.rest is None:
+                    self.metrics.observe(work_s, result.duration)
+                else:
+                    result.rest.add_done_callback(functools.partial(self._count_rest, work_s, result.duration))
                 log.debug(
                     "synthesised #%d (%.1f s audio in %.2f s%s)",
                     request.seq,
@@ -474,9 +488,14 @@ class Daemon:
                 await self._play(result)  # the output holds it from here (withdrawable there) and reports
             self.notifier.send(f"STATUS={self.status_line()}")
 
-    def _count_rest(self, rest: asyncio.Future[Pcm]) -> None:
+    def _count_rest(self, work_s: float, audio_s: float, rest: asyncio.Future[Rest]) -> None:
+        """A streamed message's throughput: its rest's audio and work (if it came) with its first part's."""
         if not rest.cancelled() and rest.exception() is None:
-            self.stats.audio_seconds += len(rest.result()) / SAMPLE_RATE
+            part = rest.result()
+            self.stats.audio_seconds += part.duration
+            self.stats.synth_seconds += part.synth_seconds
+            work_s, audio_s = work_s + part.synth_seconds, audio_s + part.duration
+        self.metrics.observe(work_s, audio_s)
 
     async def _play(self, utterance: Utterance) -> None:
         """Hand one utterance to the output. An output failure (the WAV folder replaced by a file, a full
@@ -495,3 +514,14 @@ class Daemon:
         if self.health.output_failures:
             log.info("audio output works again after %d dropped utterance(s)", self.health.output_failures)
             self.health.output_failures = 0
+
+
+async def _abandon(task: asyncio.Task[Any], what: str) -> None:
+    """A start-up task no longer wanted (the start failed elsewhere, was stopped, or is done): cancelled,
+    waited for, and its own failure, if it had one, logged in one line. Never left for asyncio to report
+    at exit with a traceback ("Task exception was never retrieved")."""
+    try:
+        await cancel_tasks([task], timeout=TASKS_STOP_S)
+    finally:  # also when a stop cancels the wait
+        if task.done() and not task.cancelled() and (err := task.exception()) is not None:
+            log.error("%s failed too: %s", what, err)

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from bot.errors import SynthesisError, UserError
-from bot.events import Head, Pcm, SpeechRequest, Utterance
+from bot.events import Head, Pcm, Rest, SpeechRequest, Utterance
 from bot.heap import release_free_heap
 from bot.protocols import Synthesizer
 
@@ -227,20 +227,24 @@ class SynthesisWorker:
             raise RuntimeError("worker not started")
         return self._synth
 
-    async def synthesize(self, requests: list[SpeechRequest]) -> list[Utterance | UserError]:
+    async def synthesize(
+        self, requests: list[SpeechRequest], rests_failed: Callable[[BaseException], None] | None = None
+    ) -> list[Utterance | UserError]:
         """Synthesise requests in one batched call; each gets its utterance or its own error, in order.
         An engine failure of the whole call (e.g. GPU out of memory) raises.
 
         A long message comes back with its first part only, its rest (`Utterance.rest`) queued as the
         worker's next job: it is heard while the rest is synthesised. Cancelling every rest of the call
-        (the outputs do, when they drop those messages) withdraws that job if it has not begun."""
+        (the outputs do, when they drop those messages) withdraws that job if it has not begun. That job
+        failing as a whole is an engine failure too: each rest gets the error, and `rests_failed` is
+        told once."""
         synth = self.synthesizer
         steps = synth.stream_batch([(r.text, r.voice) for r in requests])
 
         work = sum(len(r.text) + VOICE_WORK for r in requests)
         results, took = await self.call(lambda: _timed(lambda: next(steps)), kind="synthesis", work=work)
         heads = sum(isinstance(res, Head) for res in results)
-        rests = iter(self._rests(steps, heads, work) if heads else [])
+        rests = iter(self._rests(steps, heads, work, rests_failed) if heads else [])
         out: list[Utterance | UserError] = []
         for req, res in zip(requests, results, strict=True):
             if isinstance(res, UserError):
@@ -252,17 +256,24 @@ class SynthesisWorker:
         return out
 
     def _rests(
-        self, steps: Iterator[list[Pcm | Head | UserError]], n: int, work: float
-    ) -> list[asyncio.Future[Pcm]]:
-        """One future per streamed message for its rest, all from the batch's next step (one job). The job
-        is queued on the loop's next turn, so messages withdrawn as their first parts come back (their
-        rests cancelled at once) never have their rests synthesised."""
+        self,
+        steps: Iterator[list[Pcm | Head | UserError]],
+        n: int,
+        work: float,
+        failed: Callable[[BaseException], None] | None,
+    ) -> list[asyncio.Future[Rest]]:
+        """One future per streamed message for its rest, all from the batch's next step (one job, whose
+        time is shared among them as the first step's is). The job is queued on the loop's next turn, so
+        messages withdrawn as their first parts come back (their rests cancelled at once) never have their
+        rests synthesised."""
         loop = asyncio.get_running_loop()
-        rests: list[asyncio.Future[Pcm]] = [loop.create_future() for _ in range(n)]
-        job: asyncio.Future[list[Pcm | Head | UserError]] | None = None
+        rests: list[asyncio.Future[Rest]] = [loop.create_future() for _ in range(n)]
+        job: asyncio.Future[tuple[list[Pcm | Head | UserError], float]] | None = None
 
-        def deliver(done: asyncio.Future[list[Pcm | Head | UserError]]) -> None:
+        def deliver(done: asyncio.Future[tuple[list[Pcm | Head | UserError], float]]) -> None:
             err = None if done.cancelled() else done.exception()
+            if err is not None and failed is not None:
+                failed(err)
             for i, rest in enumerate(rests):
                 if rest.done():
                     continue
@@ -270,8 +281,8 @@ class SynthesisWorker:
                     rest.cancel()
                 elif err is not None:
                     rest.set_exception(err)
-                elif isinstance(value := done.result()[i], np.ndarray):
-                    rest.set_result(value)
+                elif isinstance(value := done.result()[0][i], np.ndarray):
+                    rest.set_result(Rest(value, done.result()[1] / n))
                 else:
                     rest.set_exception(SynthesisError(f"the engine gave {type(value).__name__} for a rest"))
 
@@ -279,10 +290,12 @@ class SynthesisWorker:
             nonlocal job
             if all(rest.cancelled() for rest in rests):
                 return
-            job = asyncio.ensure_future(self.call(lambda: next(steps), kind="synthesis", work=work))
+            job = asyncio.ensure_future(
+                self.call(lambda: _timed(lambda: next(steps)), kind="synthesis", work=work)
+            )
             job.add_done_callback(deliver)
 
-        def abandoned(_: asyncio.Future[Pcm]) -> None:
+        def abandoned(_: asyncio.Future[Rest]) -> None:
             if job is not None and all(rest.cancelled() for rest in rests):
                 job.cancel()
 

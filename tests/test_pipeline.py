@@ -4,23 +4,32 @@ waits on synthesis."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import json
+import logging
 import os
 import signal
+import sys
 import threading
 import time
+import types
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import pytest
+
+from bot import cli
 from bot.config import Config, parse_config
+from bot.errors import ModelError
 from bot.events import ChatEvent, EventKind, Role, Utterance
 from bot.pipeline import Daemon
 from bot.sinks.controls import ImmediateControls
+from bot.speech.prepare import SpeechPreparer
 from bot.testing.fake_synthesizer import FakeSynthesizer
 from bot.testing.voice_clips import ZH_REF
 
 
 def config(**over: object) -> Config:
-    from pathlib import Path
-
     data = {
         "voices": [{"id": "zh", "ref_audio": ZH_REF, "ref_text": "你好"}],
         "source": {"type": "console"},
@@ -242,3 +251,44 @@ def test_commands_in_any_form_are_never_spoken_and_a_super_chat_command_runs_and
     spoken = [u.request.text for u in sink.played]
     assert sorted(spoken) == sorted(["fan的醒目留言", "房管的醒目留言", "普通的话"])
     assert daemon.moderator.commands == 4 and not daemon.moderator.paused
+
+
+def test_when_the_model_and_the_speech_stage_both_fail_to_load_each_error_is_said_once_in_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`run` through the CLI: the speech stage (loading on its thread) fails at once, the model a moment
+    later. The model's error is the command's one line; the speech stage's is logged as one line too.
+    Before, it was lost without a word: cancelling its task, already failed, also silenced asyncio's
+    "Task exception was never retrieved" (which would have come with a traceback when collected)."""
+
+    def broken_speech_stage(cfg: Config, own_voice: object) -> SpeechPreparer:
+        raise RuntimeError("text grammars unreadable")
+
+    class BrokenModel:
+        def __init__(self, *args: object) -> None:
+            time.sleep(0.3)
+            raise ModelError("model.checkpoint: does not fit model.architecture")
+
+    engine = types.ModuleType("bot.engine.synthesizer")
+    engine.F5Synthesizer = BrokenModel  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "bot.engine.synthesizer", engine)
+    monkeypatch.setattr(SpeechPreparer, "build", broken_speech_stage)
+    path = tmp_path / "config.yaml"
+    cfg = {
+        "voices": [{"id": "zh", "ref_audio": ZH_REF, "ref_text": "你好"}],
+        "source": {"type": "console"},
+        "output": {"type": "null"},
+        "http": {"enabled": False},
+        "state_dir": str(tmp_path / "state"),
+    }
+    path.write_text(json.dumps(cfg), encoding="utf-8")  # JSON is YAML
+
+    assert cli.main(["run", "-c", str(path)]) == 1
+    gc.collect()  # an unretrieved task exception is reported when the task is collected
+    assert capsys.readouterr().err == "error: model.checkpoint: does not fit model.architecture\n"
+    problems = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in problems] == ["loading the speech stage failed too: text grammars unreadable"]
+    assert problems[0].exc_info is None

@@ -86,4 +86,4 @@ def test_a_bug_on_one_event_is_counted_and_the_reader_goes_on() -> None:
     daemon.viewers.saw = saw  # type: ignore[method-assign]
     assert asyncio.run(daemon.run()) == 0
     assert [u.request.text for u in sink.played] == ["after"]
-    assert daemon.stats.internal_errors == 1 and daemon.snapshot().drops["internal_error"] == 1
+    assert daemon.stats.internal_errors == 1 and daemon.snapshot().skipped["internal_error"] == 1

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from bot.config import parse_config
@@ -33,7 +34,13 @@ class Run:
     output in real time (a sound card nobody hears)."""
 
     def __init__(
-        self, tmp_path: Path, lines: list[dict[str, Any]], delay_s: float = 0.4, output: dict[str, Any] | None = None
+        self,
+        tmp_path: Path,
+        lines: list[dict[str, Any]],
+        delay_s: float = 0.4,
+        output: dict[str, Any] | None = None,
+        engine: dict[str, Any] | None = None,
+        **knobs: Any,
     ) -> None:
         chat = tmp_path / "chat.jsonl"
         chat.write_text("\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n", encoding="utf-8")
@@ -43,15 +50,16 @@ class Run:
             "output": output or {"type": "null", "realtime": True, "gap_ms": 50},
             "text": {"rate_limit": None, "max_chars": 200, "max_audio_s": 60},
             "state_dir": str(tmp_path / "state"),
+            "engine": engine or {},
         }
         cfg = parse_config(data, tmp_path / "config.yaml")
-        self.engine = FakeSynthesizer(voices=["zh"], delay_s=delay_s, stream_over=len(SECOND))
+        self.engine = FakeSynthesizer(voices=["zh"], delay_s=delay_s, stream_over=len(SECOND), **knobs)
         self.daemon = Daemon(cfg, make_source(cfg.source), lambda: self.engine, make_sink(cfg.output))
         self.events: list[PlaybackEvent] = []
         self.daemon.playback_listeners.append(self.events.append)
 
-    def run(self) -> None:
-        assert asyncio.run(self.daemon.run()) == 0
+    def run(self, exit_code: int = 0) -> None:
+        assert asyncio.run(self.daemon.run()) == exit_code
         ledger = self.daemon.ledger
         assert ledger.open == 0
         assert ledger.received == ledger.spoken + ledger.failed + sum(ledger.drops.values())
@@ -73,6 +81,41 @@ def test_a_long_message_is_heard_while_its_rest_is_synthesised_and_heard_whole(t
     # its first second was heard before the rest existed: the rest takes 0.4 s to make, after the head
     assert run.engine.calls == [(LONG, "zh")]
     assert finished.at - started.at >= 2.5  # and the rest was heard after it (1 s + 2 s)
+
+
+def test_a_streamed_message_counts_its_rest_in_the_throughput(tmp_path: Path) -> None:
+    """Audio over work, in the summary and /metrics: both parts of a streamed message, each step 0.4 s of
+    work (before, the rest's work was left out: the first part's 0.4 s for all of the audio)."""
+    run = Run(tmp_path, [{"t": 0, "uid": 10, "text": LONG}])
+    run.run()
+    stats, metric = run.daemon.stats, run.daemon.metrics.registry.get_sample_value
+    assert stats.audio_seconds == pytest.approx(3.0, abs=0.01)
+    assert stats.synth_seconds >= 0.8
+    assert metric("ishowtts_synthesis_seconds_count") == 1 and metric("ishowtts_real_time_factor_count") == 1
+    assert metric("ishowtts_synthesis_seconds_sum") == pytest.approx(stats.synth_seconds)
+    assert metric("ishowtts_real_time_factor_sum") == pytest.approx(stats.synth_seconds / stats.audio_seconds)
+
+
+def test_a_failed_rest_counts_toward_the_engine_failure_guard(tmp_path: Path) -> None:
+    """The GPU runs out of memory on a long message's rest, then on the next message: two engine failures
+    in a row (before, a failed rest was only a log line), so at max_failures_in_a_row 2 the daemon exits 2
+    for systemd to start a clean process. The long message was heard up to where its rest failed."""
+    chat = [{"t": 0, "uid": 10, "text": LONG}, {"t": 0.1, "uid": 11, "text": "坏了"}]
+    run = Run(tmp_path, chat, engine={"max_failures_in_a_row": 2}, rest_failures=1, fail_texts=frozenset({"坏了"}))
+    run.run(exit_code=2)
+    assert run.engine.rests == 1 and run.daemon.ledger.failed == 1
+    started, _ = run.of(LONG)
+    assert isinstance(started, Started)
+
+
+def test_failed_rests_count_once_per_engine_call_and_not_when_a_first_part_works_between(tmp_path: Path) -> None:
+    """Two long messages, batched or not, whose rests fail: one call for both rests is one failure, and
+    between two calls for one rest each, the second message's first part worked. Neither is two failures
+    in a row."""
+    chat = [{"t": 0, "uid": 10, "text": LONG}, {"t": 0, "uid": 11, "text": LONG + "二"}]
+    run = Run(tmp_path, chat, delay_s=0.1, engine={"max_failures_in_a_row": 2}, rest_failures=2, max_batch=2)
+    run.run()
+    assert run.daemon.ledger.spoken == 2
 
 
 def test_skip_cuts_a_streamed_message_and_its_rest_is_never_heard(tmp_path: Path) -> None:

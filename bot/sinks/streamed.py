@@ -26,7 +26,7 @@ async def rest_of(utterance: Utterance) -> Pcm | None:
     if (err := rest.exception()) is not None:
         log.warning("the rest of message #%d could not be synthesised (%s); it ends early", utterance.request.seq, err)
         return None
-    return rest.result()
+    return rest.result().pcm
 
 
 def drop_rest(utterance: Utterance) -> None:

@@ -4,7 +4,8 @@ It "speaks" a tone whose length follows the text, takes `delay_s` of wall time p
 it holds the worker thread like a GPU call does) and has failure knobs: `fail_texts` always fail, the
 first `fake_exception_count` calls raise, and while `hang` is cleared every call blocks on it (a CUDA
 call that never returns, until the test sets it). Texts longer than `stream_over` are streamed in two
-steps, as the real engine streams a long message.
+steps, as the real engine streams a long message; the first `rest_failures` second steps raise (the GPU
+out of memory while the rests are synthesised).
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ class FakeSynthesizer:
         max_batch: int = 1,
         hang: threading.Event | None = None,
         stream_over: int = 10_000,
+        rest_failures: int = 0,
     ) -> None:
         self.max_batch = max_batch
         self.stream_over = stream_over
+        self.rest_failures = rest_failures
         self.rests = 0
         """Second steps of `stream_batch` run: rests synthesised."""
         self.hang = hang
@@ -90,6 +93,9 @@ class FakeSynthesizer:
             self.rests += 1
             if self.delay_s:
                 time.sleep(self.delay_s)
+            if self.rest_failures > 0:
+                self.rest_failures -= 1
+                raise RuntimeError("fake out of memory in a rest")
             yield [r[cut:] for r, head in zip(results, heads, strict=True) if head and isinstance(r, np.ndarray)]
 
     def synthesize(self, text: str, voice: str) -> Pcm:

@@ -74,6 +74,7 @@ def test_a_long_message_is_cut_to_max_audio_s_and_counted(tmp_path: Path) -> Non
     fake, daemon = run([ChatEvent(text=long, uid=1, role=Role.OPERATOR), ChatEvent(text="好", uid=2)], cfg)
     assert fake.calls[0][0].endswith("，等等") and len(fake.calls[0][0]) < 30
     assert daemon.stats.shortened == 1 and "shortened 1," in daemon.snapshot().summary()
+    assert "ishowtts_messages_shortened_total 1.0" in daemon.metrics.render().decode()  # /metrics says it too
 
 
 def test_the_text_is_prepared_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from bot.backoff import Backoff
-from bot.events import ChatEvent, SpeechRequest, Utterance
+from bot.events import ChatEvent, Rest, SpeechRequest, Utterance
 from bot.playback import Ending, Finished, PlaybackEvent, Started, Unplayed
 from bot.sinks.soundcard import SoundDeviceOutput
 from bot.sinks.soundcard import sink as soundcard
@@ -297,12 +297,12 @@ async def test_close_waits_for_the_rest_of_a_streamed_message_being_heard() -> N
     opener = FakeStreamOpener()
     sink = make_sink(opener, gap_ms=0)
     await sink.start()
-    rest: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+    rest: asyncio.Future[Rest] = asyncio.get_running_loop().create_future()
     head = dataclasses.replace(utterance(1, 0.2, 0.5), rest=rest)
     await sink.play(head)
     closing = asyncio.create_task(sink.close())
     out = [await play_for(opener.current, 0.4)]  # the head is heard, then the ring runs dry
-    rest.set_result(np.full(int(0.3 * RATE), 0.25, dtype=np.float32))
+    rest.set_result(Rest(np.full(int(0.3 * RATE), 0.25, dtype=np.float32)))
     out.append(await play_for(opener.current, 0.6))
     await closing
     heard = np.concatenate(out)

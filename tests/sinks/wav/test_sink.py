@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bot.events import ChatEvent, SpeechRequest, Utterance
+from bot.events import ChatEvent, Rest, SpeechRequest, Utterance
 from bot.sinks.wav.sink import WavSink
 
 
@@ -38,11 +38,11 @@ def test_a_streamed_utterance_is_written_whole_without_a_gap(tmp_path: Path, tar
     sink = WavSink(str(tmp_path / target), gap_ms=100)
 
     async def play() -> None:
-        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Rest] = asyncio.get_running_loop().create_future()
         streamed = Utterance(request=utterance(0.1).request, pcm=head, rest=future)
         playing = asyncio.ensure_future(sink.play(streamed))
         await asyncio.sleep(0.05)
-        future.set_result(rest)
+        future.set_result(Rest(rest))
         await playing
         await sink.play(utterance(0.1))
         await sink.close()

@@ -55,6 +55,8 @@ def main() -> None:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--skip-upstream", action="store_true")
     ap.add_argument("--skip-variants", action="store_true")
+    ap.add_argument("--skip-warm-up", action="store_true",
+                    help="no full warm-up: each shape is compiled and captured on first use (not timed)")
     args = ap.parse_args()
 
     import numpy as np
@@ -83,7 +85,7 @@ def main() -> None:
     ours = make(half)
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    shapes = warm_up(ours)
+    shapes = 0 if args.skip_warm_up else warm_up(ours)
     warm_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     ours.synthesize(TEXTS["short"], "ref")

@@ -6,6 +6,7 @@ path's own time, while the fast path is prepared between them.
     python bench/first_sound.py --model out/model --write-only              # write the weights (not timed)
     python bench/first_sound.py --model out/model --cache out/cache --out cold.json   # a new cache folder: cold
     python bench/first_sound.py --model out/model --cache out/cache --finish --out warm.json   # again: warm
+    python bench/first_sound.py --model out/model --cache c2 --rate 0.5 --messages 12 --quiet-first 15 --out q.json
 
 `--finish` then completes the warm-up in the same process and times the prepared path, the difference
 of its output from the eager path's (same seed), a long message and eight mixed-length danmaku.
@@ -56,6 +57,8 @@ def main() -> None:
     ap.add_argument("--cache", default=None)
     ap.add_argument("--messages", type=int, default=20)
     ap.add_argument("--rate", type=float, default=1.0)
+    ap.add_argument("--quiet-first", type=float, default=0.0,
+                    help="seconds of no chat after the first message (as before a stream goes live)")
     ap.add_argument("--finish", action="store_true")
     ap.add_argument("--out", default=None)
     ap.add_argument("--no-normalize", action="store_true", help="text.normalize off (a machine without wetext)")
@@ -89,9 +92,11 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(relativeCreated)8.0f %(name)s: %(message)s")
     stamps = Stamps()
     logging.getLogger().addHandler(stamps)
+    logging.getLogger("bot.worker").setLevel(logging.DEBUG)  # each background warm-up step and its time
     replay = bm.tmp / "first.jsonl"
     lines = [
-        {"t": i / args.rate, "uid": 1000 + i, "uname": f"v{i}", "text": SHORT_DANMAKU[i % len(SHORT_DANMAKU)]}
+        {"t": i / args.rate + (args.quiet_first if i else 0.0), "uid": 1000 + i, "uname": f"v{i}",
+         "text": SHORT_DANMAKU[i % len(SHORT_DANMAKU)]}
         for i in range(args.messages)
     ]
     replay.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")

@@ -125,6 +125,7 @@ def main() -> None:
         return synth.synthesize(TEXTS["short"], "ref")
 
     backend(synth).prepared = set()  # every shape eager: the path the first messages may take
+    backend(synth).captured_plain.clear()
     eager_s = cuda_median_s(short)
     eager_pcm = short()
     res: dict[str, Any] = {

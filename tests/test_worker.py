@@ -183,7 +183,7 @@ class PollsThenCompiles(SteppedFake):
                 time.sleep(self.seconds)
             self.steps.append(i)
             if i < self.n - 1:
-                yield "compile shape" if i == self.n - 2 else "compiler loading"
+                yield "compile shape" if i == self.n - 2 else "poll compiler"
 
 
 async def test_before_any_step_is_timed_a_step_is_taken_to_be_long(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -138,8 +138,8 @@ class F5Synthesizer:
         2. Where the blocks are to be compiled, `capture` steps first: each captures one (batch, length)
            shape's plain loop as a CUDA graph and switches it in. A capture costs two eager loops, a
            compile seconds, and the replay is already several times faster than launching every kernel
-           (on an H100, 245 -> 92 ms for a short danmaku; docs/benchmarks.md). torch.compile's imports
-           run on a thread of their own meanwhile.
+           (on an H100, 245 -> 92 ms for a short danmaku; docs/benchmarks.md). Then torch.compile's
+           imports run on a thread of their own while steps only look whether they are done.
         3. `compile` steps (`capture` where nothing is compiled): each compiles one shape and captures
            the compiled loop, which replaces the plain one.
         4. `warm`: one sentence through the prepared path; from then on other shapes are prepared on
@@ -159,13 +159,17 @@ class F5Synthesizer:
             self.synthesize(WARM_UP_TEXT, v.id)
         compiling = backend.compile_pending
         if compiling:
-            compiler = threading.Thread(target=import_compiler, name="compiler-import", daemon=True)
-            compiler.start()
             for v, durations, key in self._warm_up_shapes(max_gen_seconds, max_batched_gen_seconds):
                 yield f"capture {key}"
                 self._prepare_shape(backend.captured_plain, key, v, durations)
-            while compiler.is_alive():  # these steps only look
-                yield "compiler loading"
+            # Only now: seconds of imports that hold the interpreter's lock, which the eager loop needs
+            # for each of its launches (started with the first step, they held the first message after
+            # READY 7-10 s on an H200). The steps only look whether they are done.
+            yield "poll compiler"
+            compiler = threading.Thread(target=import_compiler, name="compiler-import", daemon=True)
+            compiler.start()
+            while compiler.is_alive():
+                yield "poll compiler"
         for v, durations, key in self._warm_up_shapes(max_gen_seconds, max_batched_gen_seconds):
             yield f"{'compile' if compiling else 'capture'} {key}"
             self._prepare_shape(prepared, key, v, durations)

@@ -42,7 +42,7 @@ class SlowFake(FakeSynthesizer):
 
 
 def fake_engine(load_s: float = 0.0) -> Callable[..., FakeSynthesizer]:
-    def make(model: Any, voices: Any, engine: Any = None) -> FakeSynthesizer:
+    def make(model: Any, voices: Any, engine: Any = None, longest_message_s: Any = None) -> FakeSynthesizer:
         if load_s:
             mark("loading")
             time.sleep(load_s)

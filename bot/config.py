@@ -211,9 +211,7 @@ class TemplatesConfig(Strict):
     @model_validator(mode="after")
     def _templates(self) -> TemplatesConfig:
         for key in ("danmaku", "super_chat", "gift", "guard", "system"):
-            template = getattr(self, key)
-            check_template(template, ("uname", "text"), key)
-            if "{text}" not in template:
+            if "text" not in check_template(getattr(self, key), ("uname", "text"), key):
                 raise KeyProblem(key, "must contain {text}")
         return self
 

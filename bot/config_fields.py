@@ -43,7 +43,11 @@ ConfigPath = Annotated[str, Field(min_length=1), AfterValidator(_resolve)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors, and so is a number that is not finite (`.nan`, `.inf`, `1e400`): infinity
+    passes a lower bound alone (`max_age_s: 1e400` would hold messages forever), a field with no bound takes
+    either, and NaN that meets a bound is refused as "greater than 0", which does not say what is wrong."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class KeyProblem(ValueError):

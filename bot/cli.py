@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     service.add_argument("-c", "--config", default=None, help="the config the service runs with")
     service.add_argument("--unit", default=None, help="where to write the unit (default: systemd's folder)")
 
-    demo = sub.add_parser("demo", help="read the bundled chat replay aloud into WAV files (no network)")
+    demo = sub.add_parser("demo", help="read the bundled sample chat (invented) aloud into WAV files (no network)")
     demo.add_argument("--out", default="out", help="folder for the WAV files (default: out)")
     return p
 

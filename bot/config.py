@@ -41,9 +41,9 @@ class Architecture(Strict):
     text_dim: int = Field(gt=0)
     conv_layers: int = Field(ge=0)
     text_mask_padding: bool = True
-    pe_attn_head: int | None = None
+    pe_attn_head: int | None = Field(default=None, ge=0)
     qk_norm: Literal["rms_norm"] | None = None
-    dim_head: int = 64
+    dim_head: int = Field(default=64, gt=0)
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -81,8 +81,13 @@ class ModelConfig(Strict):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     nfe_step: int = Field(default=16, ge=1, le=128)
     cfg_strength: float = Field(default=2.0, ge=0, le=10)
-    sway_sampling_coef: float | None = -1.0
-    seed: int | None = Field(default=None, ge=0)
+    sway_sampling_coef: float | None = Field(
+        default=-1.0,
+        ge=-1.0,
+        le=1.75,
+        description="as upstream; outside [-1, 2/(pi-2)] the sampling times stop rising and the speech is noise",
+    )
+    seed: int | None = Field(default=None, ge=0, le=2**64 - 1, description="torch.manual_seed's range")
     max_pass_s: float = Field(
         default=22.0,
         ge=8.0,
@@ -211,9 +216,7 @@ class TemplatesConfig(Strict):
     @model_validator(mode="after")
     def _templates(self) -> TemplatesConfig:
         for key in ("danmaku", "super_chat", "gift", "guard", "system"):
-            template = getattr(self, key)
-            check_template(template, ("uname", "text"), key)
-            if "{text}" not in template:
+            if "text" not in check_template(getattr(self, key), ("uname", "text"), key):
                 raise KeyProblem(key, "must contain {text}")
         return self
 
@@ -266,7 +269,9 @@ class TextConfig(SpokenConfig):
     aliases: dict[Annotated[str, Field(min_length=1)], str] = Field(
         default_factory=dict, description="how to pronounce names: {'iShowSpeed': '艾修斯必得'}"
     )
-    ignore_users: list[int | str] = Field(default_factory=list, description="uids or names (other bots)")
+    ignore_users: list[Annotated[int, Field(gt=0)] | str] = Field(
+        default_factory=list, description="uids or names (other bots)"
+    )
     ignore_prefixes: list[Annotated[str, Field(min_length=1)]] = Field(
         default_factory=lambda: ["!", "/"], description="messages starting with these are other bots' commands"
     )
@@ -311,7 +316,9 @@ class ModerationConfig(Strict):
         default_factory=lambda: ["#tts", "#语音"], min_length=1
     )
     moderators: list[Annotated[int, Field(gt=0)]] = Field(default_factory=list, description="extra uids")
-    max_mute_s: float = Field(default=30 * 86400, gt=0, description="longest timed mute; none given = permanent")
+    max_mute_s: float = Field(
+        default=30 * 86400, gt=0, le=366 * 86400, description="longest timed mute; none given = permanent"
+    )
 
 
 class HttpConfig(Strict):
@@ -382,8 +389,9 @@ _UNION_TAGS = {registry.slot: registry.names for registry in (SOURCES, OUTPUTS)}
 
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_UNION_MEMBER = re.compile(r"^(int|str|float|bool|[a-z-]+\[.*\])$")
-"""How pydantic names a union's alternative in an error's location (`int`, `literal['low','high']`)."""
+_UNION_MEMBER = re.compile(r"^(int|str|float|bool|constrained-(int|float|str)|[a-z-]+\[.*\])$")
+"""How pydantic names a union's alternative in an error's location (`int`, `literal['low','high']`, and
+`constrained-float` for a bounded one)."""
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

@@ -12,8 +12,10 @@ Two non-filesystem path forms are understood:
 from __future__ import annotations
 
 import os
+import re
 from importlib.resources import files
 from pathlib import Path
+from string import Formatter
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
@@ -41,7 +43,11 @@ ConfigPath = Annotated[str, Field(min_length=1), AfterValidator(_resolve)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors, and so is a number that is not finite (`.nan`, `.inf`, `1e400`): infinity
+    passes a lower bound alone (`max_age_s: 1e400` would hold messages forever), a field with no bound takes
+    either, and NaN that meets a bound is refused as "greater than 0", which does not say what is wrong."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class KeyProblem(ValueError):
@@ -55,11 +61,24 @@ class KeyProblem(ValueError):
         super().__init__(f"{'.'.join(map(str, self.key))}: {problem}")
 
 
-def check_template(template: str | None, fields: tuple[str, ...], key: str) -> None:
-    """A template may fill in only `fields`; raises KeyProblem naming `key` otherwise."""
+def check_template(template: str | None, fields: tuple[str, ...], key: str) -> frozenset[str]:
+    """The placeholders `template` fills in, each one of `fields` written plainly (`{uname}`); raises KeyProblem
+    naming `key` otherwise, in a streamer's words. Formatting inside the braces (`{count:d}`, `{uname.x}`,
+    `{uname[0]}`, `{uname!r}`) is refused too: the values are the source's own, some filled in as text, so what
+    a test with sample values accepted could still fail on a real viewer's event (or say an attribute)."""
     if template is None:
-        return
+        return frozenset()
+    known = f"(known: {', '.join('{' + f + '}' for f in fields)})" if fields else "(this template has none)"
     try:
-        template.format(**dict.fromkeys(fields, ""))
-    except (KeyError, IndexError, ValueError) as err:
-        raise KeyProblem(key, f"only {', '.join('{' + f + '}' for f in fields)} can be filled in ({err!r})") from None
+        parsed = [(name, spec, conv) for _, name, spec, conv in Formatter().parse(template) if name is not None]
+    except ValueError:  # a lone or unclosed brace
+        brace = "a { or } without its pair: a placeholder is written {name}, a brace itself {{ or }}"
+        raise KeyProblem(key, f"{brace} {known}") from None
+    for name, spec, conv in parsed:
+        plain = re.split(r"[.\[]", name, maxsplit=1)[0]
+        written = "{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
+        if plain not in fields:
+            raise KeyProblem(key, f"unknown placeholder {written} {known}")
+        if written != "{" + plain + "}":
+            raise KeyProblem(key, f"placeholder {written}: write it as {{{plain}}}, nothing else inside the braces")
+    return frozenset(name for name, _, _ in parsed)

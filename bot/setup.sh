@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's two commands: set up (idempotent, from the lock file) and run.
-#   bash bot/setup.sh demo   # read the bundled chat replay aloud into out/ (no network, GPU or sound card)
+#   bash bot/setup.sh demo   # read the bundled sample chat aloud into out/ (no network, GPU or sound card)
 #   bash bot/setup.sh test   # lint, type-check and run the whole test suite (what CI runs)
 #   bash bot/setup.sh install  # set up only (a service install, a Jetson)
 #   bash bot/setup.sh lock   # refresh uv.lock after editing pyproject.toml's dependencies

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -118,7 +119,10 @@ VOICE = {"id": "zh", "ref_audio": "a.wav", "ref_text": "你好"}
         ({"voices": [{**VOICE, "ref_text": " "}]}, "voices[0].ref_text: the transcript of the reference clip is"),
         ({"voices": [VOICE, VOICE]}, "voices[1].id: another voice has the id 'zh'"),
         ({"default_voice": "en"}, "default_voice: no voice with id 'en'"),
-        ({"text": {"templates": {"gift": "{who}"}}}, "text.templates.gift: only {uname}, {text} can be filled in"),
+        (
+            {"text": {"templates": {"gift": "{who}"}}},
+            "text.templates.gift: unknown placeholder {who} (known: {uname}, {text})",
+        ),
         ({"text": {"templates": {"guard": "hi"}}}, "text.templates.guard: must contain {text}"),
         ({"text": {"min_chars": 9, "max_chars": 8}}, "text.min_chars: is more than max_chars"),
         ({"queue": {"max_size": 9}}, "queue.names_off_at: is more than max_size (9)"),
@@ -129,11 +133,11 @@ VOICE = {"id": "zh", "ref_audio": "a.wav", "ref_text": "你好"}
         ),
         (
             {"source": {"type": "twitch", "channel": "dallas", "raid_template": "{count}"}},
-            "source.raid_template: only {uname}, {viewers} can be filled in",
+            "source.raid_template: unknown placeholder {count} (known: {uname}, {viewers})",
         ),
         (
             {"source": {"type": "bilibili", "room_id": 1, "entry_template": "{gift}"}},
-            "source.entry_template: only {uname} can be filled in",
+            "source.entry_template: unknown placeholder {gift} (known: {uname})",
         ),
     ],
 )
@@ -193,11 +197,55 @@ def test_missing_voices(tmp_path: Path) -> None:
 
 def test_bad_template(tmp_path: Path) -> None:
     assert error_of(tmp_path, GOOD + "text: {templates: {danmaku: '{user} says {text}'}}\n") == (
-        "config.yaml: text.templates.danmaku: only {uname}, {text} can be filled in (KeyError('user'))"
+        "config.yaml: text.templates.danmaku: unknown placeholder {user} (known: {uname}, {text})"
     )
     assert error_of(tmp_path, GOOD + "text: {templates: {super_chat: '{uname}'}}\n") == (
         "config.yaml: text.templates.super_chat: must contain {text}"
     )
+    assert error_of(tmp_path, GOOD + "text: {templates: {danmaku: '{{text}}'}}\n") == (
+        "config.yaml: text.templates.danmaku: must contain {text}"  # `{{text}}` says "{text}" aloud
+    )
+
+
+GIFT_FIELDS = "(known: {uname}, {gift}, {count}, {yuan})"
+BRACE = "a { or } without its pair: a placeholder is written {name}, a brace itself {{ or }}"
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("谢谢{x}", f"unknown placeholder {{x}} {GIFT_FIELDS}"),
+        ("谢谢{}", f"unknown placeholder {{}} {GIFT_FIELDS}"),
+        ("谢谢{0}", f"unknown placeholder {{0}} {GIFT_FIELDS}"),
+        ("谢谢{uname", f"{BRACE} {GIFT_FIELDS}"),
+        ("谢谢{uname}}", f"{BRACE} {GIFT_FIELDS}"),
+        ("{ 谢谢", f"{BRACE} {GIFT_FIELDS}"),
+        ("谢谢{uname.x}", "placeholder {uname.x}: write it as {uname}, nothing else inside the braces"),
+        ("{count.real}个", "placeholder {count.real}: write it as {count}, nothing else inside the braces"),
+        ("{uname[9]}", "placeholder {uname[9]}: write it as {uname}, nothing else inside the braces"),
+        ("{uname!r}", "placeholder {uname!r}: write it as {uname}, nothing else inside the braces"),
+        ("{yuan:.0f}元", "placeholder {yuan:.0f}: write it as {yuan}, nothing else inside the braces"),
+        ("{uname:{x}}", "placeholder {uname:{x}}: write it as {uname}, nothing else inside the braces"),
+    ],
+)
+def test_a_bad_template_is_one_plain_line_naming_the_placeholder(tmp_path: Path, template: str, problem: str) -> None:
+    """Not `(KeyError('x'))` nor a traceback (`{uname.x}` raised AttributeError out of the check): what is
+    wrong, in the streamer's words, with the placeholders that template can use."""
+    source = json.dumps({"type": "bilibili", "room_id": 1, "gift_template": template}, ensure_ascii=False)
+    text = GOOD.split("source:")[0] + f"source: {source}\noutput: {{type: null}}\n"
+    assert error_of(tmp_path, text) == f"config.yaml: source.gift_template: {problem}"
+
+
+def test_a_template_without_placeholders_says_so(tmp_path: Path) -> None:
+    source = "source: {type: bilibili, room_id: 1, live_template: '开播了{uname}'}\n"
+    assert error_of(tmp_path, GOOD.split("source:")[0] + source + "output: {type: null}\n") == (
+        "config.yaml: source.live_template: unknown placeholder {uname} (this template has none)"
+    )
+
+
+def test_doubled_braces_are_a_brace_said_aloud(tmp_path: Path) -> None:
+    source = "source: {type: bilibili, room_id: 1, gift_template: '{{谢谢}}{uname}'}\n"
+    load_config(write(tmp_path, GOOD.split("source:")[0] + source + "output: {type: null}\n"))
 
 
 def test_bad_blocklist_regex_is_one_clear_line(tmp_path: Path) -> None:

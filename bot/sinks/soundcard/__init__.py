@@ -3,7 +3,7 @@ factory. The sink is in sink.py, imported only when this output is chosen."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
@@ -18,14 +18,14 @@ class SoundDeviceOutput(OutputSettings):
     """The sound card, through PortAudio (sounddevice). `ishowtts-bot devices` lists what can be named."""
 
     type: Literal["sounddevice"]
-    device: str | int | None = Field(
+    device: str | Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="an output's index, or a case-insensitive part of its name; null = the default"
     )
     rate: int | None = Field(default=None, ge=8000, le=384_000, description="null = the device's native rate")
     volume: float = Field(default=1.0, ge=0.0, le=4.0, description="linear gain on every voice; a limiter stops clips")
     gap_ms: int = Field(default=250, ge=0, le=10_000, description="silence between utterances")
     buffer_s: float = Field(default=10.0, ge=1.0, le=120.0, description="audio held ahead of the card")
-    latency: Literal["low", "high"] | float = Field(
+    latency: Literal["low", "high"] | Annotated[float, Field(gt=0, le=2)] = Field(
         default=0.1,
         description="PortAudio's suggested latency, seconds or low | high. 0.1 plays without audio-server "
         "underruns on a loaded 2-core machine (bench/audio_latency.py: `low` gave hundreds a minute); a skip "

@@ -38,7 +38,9 @@ class BilibiliSource(SourceSettings):
     share_template: str | None = Field(default=None, description="e.g. '感谢{uname}分享直播间'; null = silent")
     live_template: str | None = Field(default=None, description="said when the room goes live; null = silent")
     offline_template: str | None = Field(default=None, description="said when the room goes off air; null = silent")
-    silent_after_s: float = Field(default=70.0, ge=1, description="no data (not even a heartbeat reply): reconnect")
+    silent_after_s: float = Field(
+        default=70.0, ge=1, le=3600, description="no data (not even a heartbeat reply): reconnect"
+    )
     backoff_cap_s: float = Field(default=60.0, ge=1, le=600)
     handoff_size: int = Field(default=1000, ge=1, le=100_000, description="events buffered for the filter")
 

@@ -1,4 +1,4 @@
-"""Replays chat from a JSONL file: the demo, tests and benchmarks run the daemon on recorded chat.
+"""Replays chat from a JSONL file: the demo, tests and benchmarks run the daemon on chat written down.
 
 Each line is either a JSON string (the message) or an object with `text` and optionally `uid`, `uname`,
 `kind`, `role` (viewer/moderator/streamer/operator), `msg_id`, `guard_level`, `price`, `medal_level`,

@@ -16,12 +16,12 @@ from bot.errors import ConfigError
         ({"type": "bilibili", "room_id": 0}, "config.yaml: source.room_id: Input should be greater than 0"),
         (
             {"type": "bilibili", "room_id": 1, "gift_template": "{who}"},
-            "config.yaml: source.gift_template: only {uname}, {gift}, {count}, {yuan} can be filled in",
+            "config.yaml: source.gift_template: unknown placeholder {who} (known: {uname}, {gift}, {count}, {yuan})",
         ),
         ({"type": "bilibili", "room_id": 1, "sessdata": "x"}, "config.yaml: source.sessdata: unknown key"),
         (
             {"type": "bilibili", "room_id": 1, "guard_renew_template": "{months}"},
-            "config.yaml: source.guard_renew_template: only {uname}, {role}, {action} can be filled in",
+            "config.yaml: source.guard_renew_template: unknown placeholder {months} (known: {uname}, {role}, {action})",
         ),
     ],
 )

@@ -20,9 +20,11 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, TypeVar
 
 import numpy as np
@@ -55,6 +57,10 @@ into a 2-s pause of the chat, so messages 3-6 after a restart waited 8.5, 7.2, 5
 longer pause comes."""
 POLL_STEP_S = 0.01
 """A step quicker than this only looked whether the compiler's imports are done: its kind is instant."""
+STEADY_GAPS = 4
+"""Gaps between the last messages kept to judge a steady chat by (see `_room_for_step`)."""
+PREPARE_POLL_S = 0.05
+"""How often a waiting warm-up step looks whether it may start."""
 VOICE_WORK = 20.0
 """A synthesis job's work is its characters plus this per request: each pass also runs over the voice's
 reference clip, which costs about as much as a short sentence."""
@@ -131,6 +137,8 @@ class SynthesisWorker:
         self._pending = 0
         """Jobs submitted through `call` and not yet finished (or abandoned by their caller)."""
         self._idle_since = time.monotonic()
+        self._arrivals: deque[float] = deque(maxlen=STEADY_GAPS + 1)
+        """When the last synthesis calls came (each batch of messages the speaker hands over)."""
         self._preparing: asyncio.Task[None] | None = None
 
     def _submit(self, fn: Callable[[], T]) -> Future[T]:
@@ -194,9 +202,8 @@ class SynthesisWorker:
         done: dict[str, tuple[int, float]] = {}  # kind: steps, seconds
         while upcoming is not None:
             kind = upcoming.split(" ", 1)[0]
-            quiet_s = max(IDLE_BEFORE_PREPARE_S, QUIET_PER_STEP * expected.get(kind, FIRST_STEP_GUESS_S))
-            while self._pending or time.monotonic() - self._idle_since < quiet_s:
-                await asyncio.sleep(IDLE_BEFORE_PREPARE_S / 4)
+            while self._pending or not self._room_for_step(expected.get(kind, FIRST_STEP_GUESS_S)):
+                await asyncio.sleep(PREPARE_POLL_S)
             try:
                 after, took_s = await self.call(lambda: _timed(lambda: next(steps, None)), kind="prepare")
             except Exception as err:
@@ -215,6 +222,20 @@ class SynthesisWorker:
             time.perf_counter() - t0,
             ", ".join(f"{kind} {count} in {seconds:.1f} s" for kind, (count, seconds) in done.items()) or "none",
         )
+
+    def _room_for_step(self, expected_s: float) -> bool:
+        """Whether a warm-up step expected to take `expected_s` may start now: after a pause twice as long
+        (and at least `IDLE_BEFORE_PREPARE_S`), or, while the chat comes at a steady pace, if twice that
+        fits before the next message is due (the last one's arrival plus the shortest of the recent
+        gaps). Early in a pause, not late: with a message every 2 s and 0.7-s captures on an H200, steps
+        started 1.4 s into each pause and most messages waited 0.3-0.7 s for one (docs/benchmarks.md)."""
+        now = time.monotonic()
+        if now - self._idle_since >= max(IDLE_BEFORE_PREPARE_S, QUIET_PER_STEP * expected_s):
+            return True
+        if len(self._arrivals) <= STEADY_GAPS:
+            return False
+        due = self._arrivals[-1] + min(b - a for a, b in pairwise(self._arrivals))
+        return now + QUIET_PER_STEP * expected_s <= due
 
     @property
     def running(self) -> bool:
@@ -239,6 +260,7 @@ class SynthesisWorker:
         failing as a whole is an engine failure too: each rest gets the error, and `rests_failed` is
         told once."""
         synth = self.synthesizer
+        self._arrivals.append(time.monotonic())
         steps = synth.stream_batch([(r.text, r.voice) for r in requests])
 
         work = sum(len(r.text) + VOICE_WORK for r in requests)

@@ -13,7 +13,7 @@ import pytest
 import bot.worker
 from bot.events import ChatEvent, SpeechRequest
 from bot.testing.fake_synthesizer import FakeSynthesizer
-from bot.worker import VOICE_WORK, JobClock, SynthesisWorker
+from bot.worker import STEADY_GAPS, VOICE_WORK, JobClock, SynthesisWorker
 
 
 def request(text: str) -> SpeechRequest:
@@ -239,4 +239,24 @@ async def test_each_kind_of_step_is_timed_apart(monkeypatch: pytest.MonkeyPatch)
     while len(fake.steps) < fake.n and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert fake.steps == list(range(fake.n))
+    await worker.close()
+
+
+async def test_in_a_steady_chat_steps_run_right_after_a_message_not_late_in_the_pause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A message every second and 0.4-s steps: a step needs 0.8 s of quiet, so under that rule alone it
+    starts 0.8 s into each pause and the next message waits for it. The chat's pace says the next message
+    is due a second after the last, so a step starts right after each message and ends long before."""
+    monkeypatch.setattr(bot.worker, "IDLE_BEFORE_PREPARE_S", 0.1)
+    monkeypatch.setattr(bot.worker, "FIRST_STEP_GUESS_S", 0.4)
+    fake = SteppedFake(12, seconds=0.4)
+    worker = SynthesisWorker(lambda: fake)
+    await worker.start()
+    deadline = time.monotonic() + 10
+    while len(fake.steps) < 2 and time.monotonic() < deadline:  # one step in the quiet, to time steps
+        await asyncio.sleep(0.02)
+    waits = await chat_every(1.0, worker, times=8)
+    assert len(fake.steps) >= 5  # steps went on between the messages
+    assert max(waits[STEADY_GAPS + 1 :]) < 0.15  # once the pace is known, no message waited for one
     await worker.close()

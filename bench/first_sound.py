@@ -92,7 +92,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(relativeCreated)8.0f %(name)s: %(message)s")
     stamps = Stamps()
     logging.getLogger().addHandler(stamps)
-    logging.getLogger("bot.worker").setLevel(logging.DEBUG)  # each background warm-up step and its time
+    for name in ("bot.worker", "bot.engine.graphs"):  # each background warm-up step, each capture, their times
+        logging.getLogger(name).setLevel(logging.DEBUG)
     replay = bm.tmp / "first.jsonl"
     lines = [
         {"t": i / args.rate + (args.quiet_first if i else 0.0), "uid": 1000 + i, "uname": f"v{i}",

@@ -59,6 +59,10 @@ POLL_STEP_S = 0.01
 """A step quicker than this only looked whether the compiler's imports are done: its kind is instant."""
 STEADY_GAPS = 4
 """Gaps between the last messages kept to judge a steady chat by (see `_room_for_step`)."""
+STEADY_MARGIN = 1.25
+"""...and a step starts in a steady chat only if this many times its expected time fits before the next
+message is due. Captures on an H200 took 0.4-1.1 s with a message every 2 s: twice the longest would not
+fit, and steps would wait for a pause the chat never makes."""
 PREPARE_POLL_S = 0.05
 """How often a waiting warm-up step looks whether it may start."""
 VOICE_WORK = 20.0
@@ -209,10 +213,11 @@ class SynthesisWorker:
             except Exception as err:
                 log.error("background warm-up stopped (%s); shapes not prepared stay as they were", err)
                 return
-            # the next step of this kind is taken to cost about what this one did; a long one is halved
-            # away rather than forgotten, and an instant one (a poll) is instant
-            old = expected.get(kind, FIRST_STEP_GUESS_S)
-            expected[kind] = took_s if took_s < POLL_STEP_S else max(took_s, old / 2)
+            # the next step of this kind is taken to cost about what this one did: the first timing
+            # replaces the guess; later a long one is halved away rather than forgotten; an instant one
+            # (a poll) is instant
+            old = expected.get(kind)
+            expected[kind] = took_s if old is None or took_s < POLL_STEP_S else max(took_s, old / 2)
             count, seconds = done.get(kind, (0, 0.0))
             done[kind] = count + 1, seconds + took_s
             log.debug("prepared in the background: %s (%.2f s)", upcoming, took_s)
@@ -225,17 +230,18 @@ class SynthesisWorker:
 
     def _room_for_step(self, expected_s: float) -> bool:
         """Whether a warm-up step expected to take `expected_s` may start now: after a pause twice as long
-        (and at least `IDLE_BEFORE_PREPARE_S`), or, while the chat comes at a steady pace, if twice that
-        fits before the next message is due (the last one's arrival plus the shortest of the recent
-        gaps). Early in a pause, not late: with a message every 2 s and 0.7-s captures on an H200, steps
-        started 1.4 s into each pause and most messages waited 0.3-0.7 s for one (docs/benchmarks.md)."""
+        (and at least `IDLE_BEFORE_PREPARE_S`), or, while the chat comes at a steady pace, if
+        `STEADY_MARGIN` times that fits before the next message is due (the last one's arrival plus the
+        shortest of the recent gaps). Early in a pause, not late: with a message every 2 s and 0.7-s
+        captures on an H200, steps started 1.4 s into each pause and most messages waited 0.3-0.7 s for
+        one (docs/benchmarks.md)."""
         now = time.monotonic()
         if now - self._idle_since >= max(IDLE_BEFORE_PREPARE_S, QUIET_PER_STEP * expected_s):
             return True
         if len(self._arrivals) <= STEADY_GAPS:
             return False
         due = self._arrivals[-1] + min(b - a for a, b in pairwise(self._arrivals))
-        return now + QUIET_PER_STEP * expected_s <= due
+        return now + STEADY_MARGIN * expected_s <= due
 
     @property
     def running(self) -> bool:

@@ -150,11 +150,12 @@ async def chat_every(gap_s: float, worker: SynthesisWorker, times: int) -> list[
 
 
 async def test_steps_wait_for_a_pause_twice_as_long_as_a_step_takes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chat every 0.45 s: a 0.3-s step waits for 0.6 s of quiet, so no message lands in the middle of one
-    (with the idle bound alone, steps would start 0.1 s into each pause); once the chat pauses, they go on."""
+    """Chat every 0.45 s: a 0.37-s step waits for 0.74 s of quiet, so no message lands in the middle of one
+    (with the idle bound alone, steps would start 0.1 s into each pause; nor does 1.25 times a step fit
+    between two messages); once the chat pauses, they go on."""
     monkeypatch.setattr(bot.worker, "IDLE_BEFORE_PREPARE_S", 0.1)
     monkeypatch.setattr(bot.worker, "FIRST_STEP_GUESS_S", 0.05)
-    fake = SteppedFake(4, seconds=0.3)
+    fake = SteppedFake(4, seconds=0.35)
     worker = SynthesisWorker(lambda: fake)
     await worker.start()
     deadline = time.monotonic() + 10
@@ -245,12 +246,12 @@ async def test_each_kind_of_step_is_timed_apart(monkeypatch: pytest.MonkeyPatch)
 async def test_in_a_steady_chat_steps_run_right_after_a_message_not_late_in_the_pause(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A message every second and 0.4-s steps: a step needs 0.8 s of quiet, so under that rule alone it
-    starts 0.8 s into each pause and the next message waits for it. The chat's pace says the next message
+    """A message every second and 0.45-s steps: a step needs 0.9 s of quiet, so under that rule alone it
+    starts 0.9 s into each pause and the next message waits for it. The chat's pace says the next message
     is due a second after the last, so a step starts right after each message and ends long before."""
     monkeypatch.setattr(bot.worker, "IDLE_BEFORE_PREPARE_S", 0.1)
     monkeypatch.setattr(bot.worker, "FIRST_STEP_GUESS_S", 0.4)
-    fake = SteppedFake(12, seconds=0.4)
+    fake = SteppedFake(12, seconds=0.43)
     worker = SynthesisWorker(lambda: fake)
     await worker.start()
     deadline = time.monotonic() + 10

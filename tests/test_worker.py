@@ -149,20 +149,28 @@ async def chat_every(gap_s: float, worker: SynthesisWorker, times: int) -> list[
     return waits
 
 
+async def after_one_step(fake: SteppedFake, monkeypatch: pytest.MonkeyPatch, guess_s: float) -> SynthesisWorker:
+    """A worker started on `fake` once it has taken one background step in the quiet after the start (so
+    steps are timed); steps may start after 0.1 s of idleness, the first taken to cost `guess_s`."""
+    monkeypatch.setattr(bot.worker, "IDLE_BEFORE_PREPARE_S", 0.1)
+    monkeypatch.setattr(bot.worker, "FIRST_STEP_GUESS_S", guess_s)
+    worker = SynthesisWorker(lambda: fake)
+    await worker.start()
+    deadline = time.monotonic() + 10
+    while len(fake.steps) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert fake.steps == [0, 1]
+    return worker
+
+
 async def test_steps_wait_for_a_pause_twice_as_long_as_a_step_takes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Chat every 0.45 s: a 0.37-s step waits for 0.74 s of quiet, so no message lands in the middle of one
     (with the idle bound alone, steps would start 0.1 s into each pause; nor does 1.25 times a step fit
     between two messages); once the chat pauses, they go on."""
-    monkeypatch.setattr(bot.worker, "IDLE_BEFORE_PREPARE_S", 0.1)
-    monkeypatch.setattr(bot.worker, "FIRST_STEP_GUESS_S", 0.05)
     fake = SteppedFake(4, seconds=0.35)
-    worker = SynthesisWorker(lambda: fake)
-    await worker.start()
-    deadline = time.monotonic() + 10
-    while len(fake.steps) < 2 and time.monotonic() < deadline:  # one step, to learn how long steps take
-        await asyncio.sleep(0.02)
-    assert fake.steps == [0, 1]
+    worker = await after_one_step(fake, monkeypatch, guess_s=0.05)
     waits = await chat_every(0.45, worker, times=6)
+    deadline = time.monotonic() + 10
     assert fake.steps == [0, 1] and max(waits) < 0.25  # no step started in those pauses
     while len(fake.steps) < 4 and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
@@ -249,14 +257,8 @@ async def test_in_a_steady_chat_steps_run_right_after_a_message_not_late_in_the_
     """A message every second and 0.45-s steps: a step needs 0.9 s of quiet, so under that rule alone it
     starts 0.9 s into each pause and the next message waits for it. The chat's pace says the next message
     is due a second after the last, so a step starts right after each message and ends long before."""
-    monkeypatch.setattr(bot.worker, "IDLE_BEFORE_PREPARE_S", 0.1)
-    monkeypatch.setattr(bot.worker, "FIRST_STEP_GUESS_S", 0.4)
     fake = SteppedFake(12, seconds=0.43)
-    worker = SynthesisWorker(lambda: fake)
-    await worker.start()
-    deadline = time.monotonic() + 10
-    while len(fake.steps) < 2 and time.monotonic() < deadline:  # one step in the quiet, to time steps
-        await asyncio.sleep(0.02)
+    worker = await after_one_step(fake, monkeypatch, guess_s=0.4)
     waits = await chat_every(1.0, worker, times=8)
     assert len(fake.steps) >= 5  # steps went on between the messages
     assert max(waits[STEADY_GAPS + 1 :]) < 0.15  # once the pace is known, no message waited for one

@@ -447,7 +447,8 @@ class Daemon:
         while (first := await self.queue.get()) is not None:
             batch = [first, *self.queue.take_ready(self.worker.synthesizer.max_batch - 1)]
             self.in_flight.hold(batch)  # withdrawable from here: while prepared, synthesised, handed over
-            batch = await self._prepare(batch)
+            with self.worker.reserved():  # no warm-up step starts while the batch is readied
+                batch = await self._prepare(batch)
             try:
                 results = await self.worker.synthesize(batch, rests_failed=self._rests_failed)
             except SynthesisError as err:

@@ -209,7 +209,7 @@ class SynthesisWorker:
             while self._pending or not self._room_for_step(expected.get(kind, FIRST_STEP_GUESS_S)):
                 await asyncio.sleep(PREPARE_POLL_S)
             try:
-                after, took_s = await self.call(lambda: _timed(lambda: next(steps, None)), kind="prepare")
+                after, took_s = await self.call(lambda: _timed(lambda: next(steps, None)), kind=f"prepare {kind}")
             except Exception as err:
                 log.error("background warm-up stopped (%s); shapes not prepared stay as they were", err)
                 return
@@ -253,6 +253,17 @@ class SynthesisWorker:
         if self._synth is None:
             raise RuntimeError("worker not started")
         return self._synth
+
+    @contextlib.contextmanager
+    def reserved(self) -> Iterator[None]:
+        """Holds warm-up steps back while the caller readies work for this worker (a batch between the
+        queue and `synthesize`): a step started in that moment would delay it."""
+        self._pending += 1
+        try:
+            yield
+        finally:
+            self._pending -= 1
+            self._idle_since = time.monotonic()
 
     async def synthesize(
         self, requests: list[SpeechRequest], rests_failed: Callable[[BaseException], None] | None = None
@@ -314,14 +325,20 @@ class SynthesisWorker:
                 else:
                     rest.set_exception(SynthesisError(f"the engine gave {type(value).__name__} for a rest"))
 
+        # From here until the job ends no warm-up step may start: the rest is due next.
+        reservation = self.reserved()
+        reservation.__enter__()
+
         def start() -> None:
             nonlocal job
             if all(rest.cancelled() for rest in rests):
+                reservation.__exit__(None, None, None)
                 return
             job = asyncio.ensure_future(
                 self.call(lambda: _timed(lambda: next(steps)), kind="synthesis", work=work)
             )
             job.add_done_callback(deliver)
+            job.add_done_callback(lambda _: reservation.__exit__(None, None, None))
 
         def abandoned(_: asyncio.Future[Rest]) -> None:
             if job is not None and all(rest.cancelled() for rest in rests):

@@ -164,10 +164,10 @@ async def after_one_step(fake: SteppedFake, monkeypatch: pytest.MonkeyPatch, gue
 
 
 async def test_steps_wait_for_a_pause_twice_as_long_as_a_step_takes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chat every 0.45 s: a 0.37-s step waits for 0.74 s of quiet, so no message lands in the middle of one
+    """Chat every 0.45 s: a 0.52-s step waits for 1.04 s of quiet, so no message lands in the middle of one
     (with the idle bound alone, steps would start 0.1 s into each pause; nor does 1.25 times a step fit
     between two messages); once the chat pauses, they go on."""
-    fake = SteppedFake(4, seconds=0.35)
+    fake = SteppedFake(4, seconds=0.5)
     worker = await after_one_step(fake, monkeypatch, guess_s=0.05)
     waits = await chat_every(0.45, worker, times=6)
     deadline = time.monotonic() + 10
@@ -262,4 +262,22 @@ async def test_in_a_steady_chat_steps_run_right_after_a_message_not_late_in_the_
     waits = await chat_every(1.0, worker, times=8)
     assert len(fake.steps) >= 5  # steps went on between the messages
     assert max(waits[STEADY_GAPS + 1 :]) < 0.15  # once the pace is known, no message waited for one
+    await worker.close()
+
+
+async def test_no_step_starts_while_a_batch_is_readied_for_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between the queue and `synthesize` the speaker readies a batch (text normalisation, in a thread):
+    the worker looks idle then, and a step started in that moment would delay the batch."""
+    monkeypatch.setattr(bot.worker, "IDLE_BEFORE_PREPARE_S", 0.1)
+    monkeypatch.setattr(bot.worker, "FIRST_STEP_GUESS_S", 0.05)
+    fake = SteppedFake(3)
+    worker = SynthesisWorker(lambda: fake)
+    await worker.start()
+    with worker.reserved():
+        await asyncio.sleep(0.6)
+        assert fake.steps == [0]
+    deadline = time.monotonic() + 10
+    while len(fake.steps) < 3 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert fake.steps == [0, 1, 2]
     await worker.close()

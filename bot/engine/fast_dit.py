@@ -248,10 +248,26 @@ class FastDiT:
                 if hasattr(torch._dynamo.config, name):
                     setattr(torch._dynamo.config, name, max(getattr(torch._dynamo.config, name), max_shapes))
         self._block_fn = torch.compile(block_forward, dynamic=not per_shape, fullgraph=True)
-        from bot.engine.position_conv import PositionConv
+        if position_conv_fits(self.device, self.dtype, self._convs):
+            from bot.engine.position_conv import PositionConv  # imports Triton
 
-        if PositionConv.supports(self.device, self.dtype, self._convs):
             self._position_conv = PositionConv(self._convs)
+
+
+def position_conv_fits(device: torch.device, dtype: torch.dtype, convs: list[Any]) -> bool:
+    """Whether the position convolutions' Triton kernel (bot/engine/position_conv.py) serves here: CUDA
+    with tensor cores for the dtype (float16 from sm_70, bfloat16 from sm_80; float32 keeps cuDNN's exact
+    products, which the tests against upstream use), groups as wide as tensor cores take (a power of two
+    from 16), and Triton installed (a Jetson's PyTorch may ship without it)."""
+    group = convs[0].in_channels // convs[0].groups
+    if device.type != "cuda" or group < 16 or group & (group - 1):
+        return False
+    needed = {torch.float16: 7, torch.bfloat16: 8}.get(dtype)
+    if needed is None or torch.cuda.get_device_capability(device)[0] < needed:
+        return False
+    import importlib.util
+
+    return importlib.util.find_spec("triton") is not None
 
 
 def block_forward(

@@ -8,9 +8,9 @@ mask, bias, Mish and the output mask in the same pass, it takes 35 us for a shor
 sampling loop of a short danmaku went from 52-53 to 48-50 ms (docs/benchmarks.md, "What a batched pass
 spends its time on").
 
-Used on the prepared path only (with the compiled blocks, where Triton is known to be present and its
-first compile happens during warm-up); the eager path keeps cuDNN, so the first message after a start
-never waits for a kernel compile.
+Used on the prepared path only (set up with the compiled blocks, where `fast_dit.position_conv_fits`
+says the device, dtype and an installed Triton allow it; its first compile happens during warm-up); the
+eager path keeps cuDNN, so the first message after a start never waits for a kernel compile.
 """
 
 from __future__ import annotations
@@ -80,14 +80,6 @@ class PositionConv:
             for c in convs
         ]
         self.biases = [c.bias.detach() for c in convs]  # type: ignore[union-attr]
-
-    @staticmethod
-    def supports(device: torch.device, dtype: torch.dtype, convs: list[torch.nn.Conv1d]) -> bool:
-        """CUDA in half precision (float32 keeps cuDNN's exact products: the tests against upstream run
-        there), and groups whose width tensor cores take (a power of two from 16)."""
-        group = convs[0].in_channels // convs[0].groups
-        half = dtype in (torch.float16, torch.bfloat16)
-        return device.type == "cuda" and half and group >= 16 and group & (group - 1) == 0
 
     def __call__(self, h: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """h: (rows, N, channels); keep: (rows, N, 1) bool, the frames that exist. Returns the embedding

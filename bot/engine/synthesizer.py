@@ -12,8 +12,9 @@ in a second step while the first is heard; the joins are the same cross-fades, s
 audio is the same.
 
 Start-up is step by step (`warm_up_steps`): the first step makes the eager fast loop ready to speak,
-each later one captures (then compiles) one (batch, length) shape, which is switched in once ready.
-Until then that shape runs eagerly: same arithmetic, same output up to fp16 rounding, only slower.
+each later one captures the plain loop of one (batch, length) shape as a graph, then (in later steps)
+compiles it; each is switched in once ready. Until then that shape runs eagerly, or replays its plain
+graph: same arithmetic, same output up to fp16 rounding, only slower.
 """
 
 from __future__ import annotations
@@ -186,6 +187,7 @@ class F5Synthesizer:
             self._backend.sample([_warm_up_piece(self._backend, v, n) for n in durations], seed=0)
         except BaseException:
             ready.discard(key)
+            self._backend.captured_plain.discard(key)  # its plain graph may be gone: eager, not a capture
             raise
 
     def _warm_up_shapes(self, max_gen_s: float, max_batched_gen_s: float) -> Iterator[tuple[Voice, Pass, GraphKey]]:

@@ -163,12 +163,11 @@ class SynthesisWorker:
             finally:
                 self.clock.end()
 
-        self._pending += 1
+        self._hold()
         try:
             return await asyncio.wrap_future(self._submit(job))
         finally:
-            self._pending -= 1
-            self._idle_since = time.monotonic()
+            self._release()
 
     def _serve(self) -> None:
         """The worker thread: run jobs in order until told to stop; a job cancelled while waiting is skipped."""
@@ -196,9 +195,9 @@ class SynthesisWorker:
         return await self.call(self._synth.voices)
 
     async def _prepare_between_jobs(self, steps: Iterator[str], upcoming: str | None) -> None:
-        """Take the remaining warm-up steps one at a time, each only once the worker has been idle for
-        twice as long as a step of its kind is expected to take, so a message in a chat that keeps
-        talking is never queued behind one; the steps go on in the chat's longer pauses. Each `next()`
+        """Take the remaining warm-up steps one at a time, each only when there is room for it before the
+        next message (`_room_for_step`), so that as far as the chat's pace can tell no message is queued
+        behind one; the steps go on in the chat's pauses. Each `next()`
         takes the step that the one before announced and announces the one after (its kind is the
         first word): a capture and a compile differ tenfold, so each kind is timed apart."""
         t0 = time.perf_counter()
@@ -258,12 +257,18 @@ class SynthesisWorker:
     def reserved(self) -> Iterator[None]:
         """Holds warm-up steps back while the caller readies work for this worker (a batch between the
         queue and `synthesize`): a step started in that moment would delay it."""
-        self._pending += 1
+        self._hold()
         try:
             yield
         finally:
-            self._pending -= 1
-            self._idle_since = time.monotonic()
+            self._release()
+
+    def _hold(self) -> None:
+        self._pending += 1
+
+    def _release(self) -> None:
+        self._pending -= 1
+        self._idle_since = time.monotonic()
 
     async def synthesize(
         self, requests: list[SpeechRequest], rests_failed: Callable[[BaseException], None] | None = None
@@ -325,20 +330,18 @@ class SynthesisWorker:
                 else:
                     rest.set_exception(SynthesisError(f"the engine gave {type(value).__name__} for a rest"))
 
-        # From here until the job ends no warm-up step may start: the rest is due next.
-        reservation = self.reserved()
-        reservation.__enter__()
+        self._hold()  # from here until the job ends no warm-up step may start: the rest is due next
 
         def start() -> None:
             nonlocal job
             if all(rest.cancelled() for rest in rests):
-                reservation.__exit__(None, None, None)
+                self._release()
                 return
             job = asyncio.ensure_future(
                 self.call(lambda: _timed(lambda: next(steps)), kind="synthesis", work=work)
             )
             job.add_done_callback(deliver)
-            job.add_done_callback(lambda _: reservation.__exit__(None, None, None))
+            job.add_done_callback(lambda _: self._release())
 
         def abandoned(_: asyncio.Future[Rest]) -> None:
             if job is not None and all(rest.cancelled() for rest in rests):

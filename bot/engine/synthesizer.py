@@ -181,7 +181,7 @@ class F5Synthesizer:
 
     def _prepare_shape(self, ready: set[GraphKey], key: GraphKey, v: Voice, durations: Pass) -> None:
         """Switch `key` in (add it to `ready`) and run a pass at it, which captures (and, for the
-        prepared path, compiles) its loop. A step that fails leaves its shape as it was."""
+        prepared path, compiles) its loop. A step that fails leaves its shape on the eager path."""
         ready.add(key)
         try:
             self._backend.sample([_warm_up_piece(self._backend, v, n) for n in durations], seed=0)

@@ -54,7 +54,10 @@ def danmaku_passes(backend: Backend, voice: Voice, max_gen_s: float, max_batched
     for b in sorted({batch_bucket(n) for n in range(1, backend.max_batch + 1)}):
         end = voice.rate.ref_frames + int((max_gen_s if b == 1 else max_batched_gen_s) * FRAMES_PER_SECOND)
         for n in range(start, end + backend.bucket, backend.bucket):
-            yield (min(n, end),) * b
+            n = min(n, end)
+            if backend.bucket > 1 and n == backend.bucketed(n) and n - 1 >= start:
+                n -= 1  # the padded form: the other lengths of the bucket are, and far more common
+            yield (n,) * b
 
 
 def rest_passes(backend: Backend, voice: Voice, longest_message_s: float) -> list[Pass]:

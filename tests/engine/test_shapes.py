@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from bot.engine.backend import batch_bucket
 from bot.engine.chunking import FRAMES_PER_SECOND
 from bot.engine.grouping import plan_passes
-from bot.engine.shapes import pass_key, rest_passes
+from bot.engine.shapes import danmaku_passes, pass_key, rest_passes
 from bot.engine.synthesizer import F5Synthesizer
 from bot.testing.engine import backend, voice
 from tests.conftest import make_tiny_synthesizer
@@ -52,3 +53,22 @@ def test_no_rest_shapes_when_every_message_fits_one_pass(synth: F5Synthesizer, m
     assert rest_passes(be, voice(synth, "zh"), 20.0)
     monkeypatch.setattr(be, "cfg", be.cfg.model_copy(update={"max_pass_s": 30.0}))  # 30 s less the reference
     assert rest_passes(be, voice(synth, "zh"), 20.0) == []
+
+
+@pytest.mark.parametrize("ref_frames", [500, 511, 575])
+def test_danmaku_shapes_are_prepared_padded_as_traffic_runs_them(
+    synth: F5Synthesizer, monkeypatch: pytest.MonkeyPatch, ref_frames: int
+) -> None:
+    """A message's frames (reference + generated) land anywhere in a bucket, so traffic runs each bucket
+    padded; only a length exactly on the bucket's end runs unpadded. With a reference one frame short of
+    a bucket's end (511, 575), every length that warm-up stepped through fell on a bucket's end: it
+    prepared only unpadded shapes."""
+    be = backend(synth)
+    monkeypatch.setattr(be, "bucket", 64)
+    monkeypatch.setattr(be, "max_batch", 2)
+    clip = SimpleNamespace(shape=(1, ref_frames, 100))
+    stand_in = SimpleNamespace(ref_mel=clip, rate=SimpleNamespace(ref_frames=ref_frames))
+    keys = [pass_key(be, p) for p in danmaku_passes(be, stand_in, 2.0, 1.0)]  # type: ignore[arg-type]
+    first = be.bucketed(ref_frames + 1)
+    assert all(padded for _, n, padded in keys if n != first)
+    assert {(b, n) for b, n, _ in keys} >= {(1, first), (1, first + 64), (2, first + 64)}

@@ -123,6 +123,14 @@ class Backend:
         """`frames` rounded up to the bucket size: the sequence length a loop actually runs at."""
         return -(-frames // self.bucket) * self.bucket
 
+    def pass_shape(self, durations: Sequence[int]) -> GraphKey:
+        """The shape a pass of pieces of these durations (reference + generated frames) runs at with CUDA
+        graphs: the batch rounded up to a power of two, the longest piece rounded up to the bucket, and
+        whether any piece is padded (masked). `sample` switches shapes in by it, and warm-up lists the
+        shapes it prepares by it (bot/engine/shapes.py)."""
+        length = self.bucketed(max(durations))
+        return batch_bucket(len(durations)), length, any(d < length for d in durations)
+
     def reference_mel(self, pcm: Pcm, rms: float) -> torch.Tensor:
         """A voice's clip as the model reads it: (1, frames, 100) on the device, loudness raised to
         TARGET_RMS as upstream does."""
@@ -151,13 +159,12 @@ class Backend:
         if self.fast is None:
             mels = [self.sampler.sample(p.ref_mel, p.ids, p.duration, n) for p, n in zip(group, noises, strict=True)]
         else:
-            length = self.bucketed(max(p.duration for p in group))
+            key = self.pass_shape([p.duration for p in group])
             items = [(p.ref_mel, p.ids, p.duration, noise) for p, noise in zip(group, noises, strict=True)]
             if self.graphs is not None:
                 # Batch sizes round up to a power of two (repeating the first item) so a few graphs serve all.
-                items += [items[0]] * (batch_bucket(len(items)) - len(items))
-            batch = self.fast.prepare(items, length)
-            key = GraphedSampler.key(batch)
+                items += [items[0]] * (key[0] - len(items))
+            batch = self.fast.prepare(items, key[1])
             if self.prepared is not None and key not in self.prepared:
                 if self.graphs is not None and key in self.captured_plain:
                     out = self.graphs.run(batch, eager=True)

@@ -71,9 +71,8 @@ class PositionConv:
 
     def __init__(self, convs: list[torch.nn.Conv1d]) -> None:
         self.groups = convs[0].groups
-        self.channels = convs[0].in_channels
         self.ksize = convs[0].kernel_size[0]
-        group = self.channels // self.groups
+        group = convs[0].in_channels // self.groups
         # (out, in/groups, k) -> (groups, k, in, out): one contiguous (in, out) matrix per group and tap
         self.weights = [
             c.weight.detach().view(self.groups, group, group, self.ksize).permute(0, 3, 2, 1).contiguous()

@@ -40,13 +40,6 @@ Pass = tuple[int, ...]
 """The durations (reference + generated frames) of the pieces of one batched pass."""
 
 
-def pass_key(backend: Backend, durations: Pass) -> GraphKey:
-    """The shape `Backend.sample` runs a pass at (with CUDA graphs): the batch rounded up to a power of
-    two, the longest piece rounded up to the bucket, and whether any piece is padded (masked)."""
-    length = backend.bucketed(max(durations))
-    return batch_bucket(len(durations)), length, any(d < length for d in durations)
-
-
 def danmaku_passes(backend: Backend, voice: Voice, max_gen_s: float, max_batched_gen_s: float) -> Iterator[Pass]:
     """One pass per length bucket of a message in `voice` of up to `max_gen_s` alone and up to
     `max_batched_gen_s` in each batch size (of alike pieces), alone first, shortest first."""
@@ -91,5 +84,5 @@ def rest_passes(backend: Backend, voice: Voice, longest_message_s: float) -> lis
             durations = [lengths[i] for i in group]  # shortest first
             if durations[0] == backend.bucketed(durations[-1]) and backend.bucket > 1:
                 durations[0] -= 1  # the padded form of the shape: a length exactly on a bucket's end is rare
-            found.setdefault(pass_key(backend, tuple(durations)), tuple(durations))
+            found.setdefault(backend.pass_shape(durations), tuple(durations))
     return [found[key] for key in sorted(found, key=lambda k: (k[1], k[0], k[2]))]

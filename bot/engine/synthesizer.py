@@ -30,7 +30,7 @@ from bot.engine.batching import Batcher
 from bot.engine.graphs import GraphKey
 from bot.engine.loading import import_compiler
 from bot.engine.planning import Piece, TextPlanner
-from bot.engine.shapes import Pass, danmaku_passes, pass_key, rest_passes
+from bot.engine.shapes import Pass, danmaku_passes, rest_passes
 from bot.engine.voice_bank import Voice, VoiceBank
 from bot.errors import UserError
 from bot.events import SAMPLE_RATE, Head, Pcm
@@ -201,7 +201,7 @@ class F5Synthesizer:
         ):
             for v in self._bank.all():
                 for durations in group(v):
-                    key = pass_key(self._backend, durations)
+                    key = self._backend.pass_shape(durations)
                     if key in seen:
                         continue
                     if len(seen) >= self._backend.engine.max_graphs:

@@ -10,7 +10,7 @@ import pytest
 from bot.engine.backend import batch_bucket
 from bot.engine.chunking import FRAMES_PER_SECOND
 from bot.engine.grouping import plan_passes
-from bot.engine.shapes import danmaku_passes, pass_key, rest_passes
+from bot.engine.shapes import danmaku_passes, rest_passes
 from bot.engine.synthesizer import F5Synthesizer
 from bot.testing.engine import backend, voice
 from tests.conftest import make_tiny_synthesizer
@@ -32,7 +32,7 @@ def test_every_rest_of_one_or_two_pieces_runs_at_a_listed_shape(
     be, v = backend(synth), voice(synth, "zh")
     monkeypatch.setattr(be, "bucket", 64)
     monkeypatch.setattr(be, "max_batch", 8)
-    listed = [pass_key(be, p) for p in rest_passes(be, v, longest_message_s)]
+    listed = [be.pass_shape(p) for p in rest_passes(be, v, longest_message_s)]
     assert len(set(listed)) == len(listed) and all(padded for _, _, padded in listed)
     assert [n for _, n, _ in listed] == sorted(n for _, n, _ in listed)  # shortest first
     longest = v.rate.frames_for_bytes(v.rate.max_chunk_bytes(v.speed, be.cfg.max_pass_s), v.speed)
@@ -43,7 +43,7 @@ def test_every_rest_of_one_or_two_pieces_runs_at_a_listed_shape(
     for rest in rests:
         lengths = [v.rate.ref_frames + g for g in rest]
         for group in plan_passes(lengths, be.max_batch, batch_bucket, be.bucketed):
-            b, n, _ = pass_key(be, tuple(lengths[i] for i in group))
+            b, n, _ = be.pass_shape([lengths[i] for i in group])
             assert (b, n, True) in listed, rest
 
 
@@ -68,7 +68,7 @@ def test_danmaku_shapes_are_prepared_padded_as_traffic_runs_them(
     monkeypatch.setattr(be, "max_batch", 2)
     clip = SimpleNamespace(shape=(1, ref_frames, 100))
     stand_in = SimpleNamespace(ref_mel=clip, rate=SimpleNamespace(ref_frames=ref_frames))
-    keys = [pass_key(be, p) for p in danmaku_passes(be, stand_in, 2.0, 1.0)]  # type: ignore[arg-type]
+    keys = [be.pass_shape(p) for p in danmaku_passes(be, stand_in, 2.0, 1.0)]  # type: ignore[arg-type]
     first = be.bucketed(ref_frames + 1)
     assert all(padded for _, n, padded in keys if n != first)
     assert {(b, n) for b, n, _ in keys} >= {(1, first), (1, first + 64), (2, first + 64)}
